@@ -1,1 +1,5 @@
-fn main(){}
+//! The `retort` binary: everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    retort::cli::main()
+}

@@ -61,8 +61,7 @@ impl<'a> Row<'a> {
         let value = self
             .value(column)
             .ok_or_else(|| Error::new(format!("no column `{column}` in the query result")))?;
-        T::from_value(value)
-            .ok_or_else(|| Error::new(format!("column `{column}` holds {value:?}")))
+        T::from_value(value).ok_or_else(|| Error::new(format!("column `{column}` holds {value:?}")))
     }
 
     /// All values of the row, in column order.

@@ -1,1 +1,8 @@
+//! Integration tests: one binary, modules per area. Every test works on its
+//! own temporary directory and database.
 
+mod cli;
+mod common;
+mod failures;
+mod offline;
+mod sqlite;

@@ -9,7 +9,10 @@ impl Revision for Indexes {
     const MESSAGE: &'static str = "index posts by author and users by slug";
 
     fn upgrade(db: &Db) -> Result<()> {
-        db.execute("CREATE INDEX ix_posts_user_published ON posts (user_id, published_at)", &[])?;
+        db.execute(
+            "CREATE INDEX ix_posts_user_published ON posts (user_id, published_at)",
+            &[],
+        )?;
         db.execute("CREATE UNIQUE INDEX ux_users_slug ON users (slug)", &[])?;
         Ok(())
     }
@@ -21,7 +24,10 @@ impl Revision for Indexes {
             Dialect::Postgres | Dialect::Sqlite => String::new(),
         };
         db.execute(&format!("DROP INDEX ux_users_slug{}", on("users")), &[])?;
-        db.execute(&format!("DROP INDEX ix_posts_user_published{}", on("posts")), &[])?;
+        db.execute(
+            &format!("DROP INDEX ix_posts_user_published{}", on("posts")),
+            &[],
+        )?;
         Ok(())
     }
 }

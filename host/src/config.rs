@@ -1,0 +1,374 @@
+//! `retort.toml`, environment overrides and flags, merged in that order of
+//! precedence (flags win). Values in the file may reference `${VAR}` or
+//! `${VAR:-default}`. Relative paths in the file are relative to the file.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::runner::version_table::{self, VersionTable};
+
+/// The file looked for in the current directory when no `--config` is given.
+pub const DEFAULT_FILE: &str = "retort.toml";
+
+/// The configuration could not be read or makes no sense.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("config file {} is invalid: {message}", .path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// `${VAR}` names a variable that is not set.
+    #[error("{key} in {} references ${{{var}}}, which is not set; set it or write ${{{var}:-default}}", .path.display())]
+    MissingVar {
+        /// The file.
+        path: PathBuf,
+        /// The key whose value references it.
+        key: &'static str,
+        /// The variable.
+        var: String,
+    },
+    /// An unterminated `${`.
+    #[error("{key} in {} has an unterminated ${{ in {value:?}", .path.display())]
+    BadInterpolation {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: &'static str,
+        /// The raw value.
+        value: String,
+    },
+    /// No database URL anywhere.
+    #[error(
+        "no database URL: pass --database-url, set RETORT_DATABASE_URL or DATABASE_URL, or set database_url in retort.toml"
+    )]
+    NoDatabaseUrl,
+    /// A database URL of an unknown kind.
+    #[error(
+        "database URL {0:?} is not supported: use sqlite:PATH, postgres://… or mysql://… (mariadb://…)"
+    )]
+    BadDatabaseUrl(String),
+    /// A bad version table name.
+    #[error(transparent)]
+    VersionTable(#[from] version_table::BadTableName),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    database_url: Option<String>,
+    migrations: Option<String>,
+    version_table: Option<String>,
+}
+
+/// What the command line says, before the file and environment are read.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config FILE`.
+    pub config: Option<PathBuf>,
+    /// `--database-url URL`.
+    pub database_url: Option<String>,
+    /// `--migrations DIR`.
+    pub migrations: Option<PathBuf>,
+    /// `--version-table NAME`.
+    pub version_table: Option<String>,
+}
+
+/// The merged configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The database URL, if any source gave one.
+    pub database_url: Option<String>,
+    /// The directory holding revision components.
+    pub migrations: PathBuf,
+    /// The version table.
+    pub version_table: VersionTable,
+    /// The config file that was read, if any.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Merges flags, the process environment and the config file.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] with the environment supplied by `env` (for tests).
+    pub fn load_with_env(
+        overrides: &Overrides,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = overrides
+            .config
+            .clone()
+            .or_else(|| env("RETORT_CONFIG").map(PathBuf::from))
+            .or_else(|| {
+                let default = PathBuf::from(DEFAULT_FILE);
+                default.is_file().then_some(default)
+            });
+        let (raw, base) = match &file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                let raw: FileConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.clone(),
+                    message: e.message().to_string(),
+                })?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (raw, base)
+            }
+            None => (FileConfig::default(), PathBuf::new()),
+        };
+        let path = file.clone().unwrap_or_default();
+        let interp = |key, value: Option<String>| -> Result<Option<String>, ConfigError> {
+            value.map(|v| interpolate(&v, env, &path, key)).transpose()
+        };
+        let file_url =
+            interp("database_url", raw.database_url)?.map(|url| relative_sqlite(&url, &base));
+        let file_migrations = interp("migrations", raw.migrations)?.map(|m| base.join(m));
+        let file_table = interp("version_table", raw.version_table)?;
+
+        let database_url = overrides
+            .database_url
+            .clone()
+            .or_else(|| env("RETORT_DATABASE_URL"))
+            .or_else(|| env("DATABASE_URL"))
+            .or(file_url);
+        if let Some(url) = &database_url
+            && crate::dialect::Dialect::from_url(url).is_none()
+        {
+            return Err(ConfigError::BadDatabaseUrl(url.clone()));
+        }
+        let migrations = overrides
+            .migrations
+            .clone()
+            .or_else(|| env("RETORT_MIGRATIONS").map(PathBuf::from))
+            .or(file_migrations)
+            .unwrap_or_else(|| base.join("migrations"));
+        let table = overrides
+            .version_table
+            .clone()
+            .or_else(|| env("RETORT_VERSION_TABLE"))
+            .or(file_table)
+            .unwrap_or_else(|| version_table::DEFAULT_NAME.to_string());
+        Ok(Config {
+            database_url,
+            migrations,
+            version_table: VersionTable::new(&table)?,
+            file,
+        })
+    }
+
+    /// The database URL, or the error saying how to give one.
+    pub fn require_url(&self) -> Result<&str, ConfigError> {
+        self.database_url
+            .as_deref()
+            .ok_or(ConfigError::NoDatabaseUrl)
+    }
+}
+
+/// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
+fn interpolate(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    path: &Path,
+    key: &'static str,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = inner
+                .find('}')
+                .ok_or_else(|| ConfigError::BadInterpolation {
+                    path: path.to_path_buf(),
+                    key,
+                    value: value.to_string(),
+                })?;
+            let expr = &inner[..end];
+            let (var, default) = match expr.split_once(":-") {
+                Some((var, default)) => (var, Some(default)),
+                None => (expr, None),
+            };
+            match (env(var), default) {
+                (Some(v), _) => out.push_str(&v),
+                (None, Some(d)) => out.push_str(d),
+                (None, None) => {
+                    return Err(ConfigError::MissingVar {
+                        path: path.to_path_buf(),
+                        key,
+                        var: var.to_string(),
+                    });
+                }
+            }
+            rest = &inner[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// A relative SQLite path in the config file is relative to the file.
+fn relative_sqlite(url: &str, base: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return url.to_string();
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() || path.starts_with(':') || Path::new(path).is_absolute() {
+        return url.to_string();
+    }
+    let joined = base.join(path);
+    match query {
+        Some(q) => format!("sqlite:{}?{q}", joined.display()),
+        None => format!("sqlite:{}", joined.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("retort.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn file_env_and_flags_in_order_of_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = write(
+            dir.path(),
+            "database_url = \"sqlite:app.db\"\nmigrations = \"revs\"\nversion_table = \"${TABLE:-vt}\"\n",
+        );
+        let flags = Overrides {
+            config: Some(file.clone()),
+            ..Overrides::default()
+        };
+        let c = Config::load_with_env(&flags, &env_of(&[])).unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some(format!("sqlite:{}", dir.path().join("app.db").display()).as_str())
+        );
+        assert_eq!(c.migrations, dir.path().join("revs"));
+        assert_eq!(c.version_table.name(), "vt");
+
+        let env = env_of(&[("DATABASE_URL", "sqlite:env.db"), ("TABLE", "from_env")]);
+        let c = Config::load_with_env(&flags, &env).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("sqlite:env.db"));
+        assert_eq!(c.version_table.name(), "from_env");
+
+        let env = env_of(&[
+            ("DATABASE_URL", "sqlite:env.db"),
+            ("RETORT_DATABASE_URL", "sqlite:retort.db"),
+        ]);
+        let c = Config::load_with_env(&flags, &env).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("sqlite:retort.db"));
+
+        let flags = Overrides {
+            database_url: Some("sqlite:flag.db".into()),
+            migrations: Some("m".into()),
+            ..flags
+        };
+        let c = Config::load_with_env(&flags, &env).unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("sqlite:flag.db"));
+        assert_eq!(c.migrations, PathBuf::from("m"));
+    }
+
+    #[test]
+    fn clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = |text| Overrides {
+            config: Some(write(dir.path(), text)),
+            ..Overrides::default()
+        };
+        let err = Config::load_with_env(&flags("database_url = \"${NOPE}\""), &env_of(&[]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("references ${NOPE}, which is not set")
+        );
+        let err = Config::load_with_env(&flags("databse_url = \"x\""), &env_of(&[]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("unknown field `databse_url`")
+        );
+        let err = Config::load_with_env(&flags("database_url = \"oracle://x\""), &env_of(&[]));
+        assert!(err.unwrap_err().to_string().contains("is not supported"));
+        let err = Config::load_with_env(&flags("version_table = \"a;b\""), &env_of(&[]));
+        assert!(err.unwrap_err().to_string().contains("is not valid"));
+        let missing = Overrides {
+            config: Some(dir.path().join("absent.toml")),
+            ..Overrides::default()
+        };
+        let err = Config::load_with_env(&missing, &env_of(&[])).unwrap_err();
+        assert!(err.to_string().contains("cannot read config file"), "{err}");
+        let none = Config::load_with_env(&flags(""), &env_of(&[])).unwrap();
+        assert!(
+            none.require_url()
+                .unwrap_err()
+                .to_string()
+                .contains("no database URL")
+        );
+    }
+
+    #[test]
+    fn interpolation_forms() {
+        let env = env_of(&[("A", "1")]);
+        let p = Path::new("f");
+        assert_eq!(interpolate("x${A}y", &env, p, "k").unwrap(), "x1y");
+        assert_eq!(interpolate("${B:-two}", &env, p, "k").unwrap(), "two");
+        assert_eq!(interpolate("$$HOME $x", &env, p, "k").unwrap(), "$HOME $x");
+        assert!(interpolate("${A", &env, p, "k").is_err());
+    }
+
+    #[test]
+    fn sqlite_paths_follow_the_file() {
+        let base = Path::new("/etc/app");
+        assert_eq!(relative_sqlite("sqlite:a.db", base), "sqlite:/etc/app/a.db");
+        assert_eq!(
+            relative_sqlite("sqlite://a.db?mode=rwc", base),
+            "sqlite:/etc/app/a.db?mode=rwc"
+        );
+        assert_eq!(relative_sqlite("sqlite:/abs.db", base), "sqlite:/abs.db");
+        assert_eq!(relative_sqlite("sqlite::memory:", base), "sqlite::memory:");
+        assert_eq!(relative_sqlite("postgres://h/db", base), "postgres://h/db");
+    }
+}

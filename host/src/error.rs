@@ -1,0 +1,54 @@
+//! The error every library operation returns, and the exit code it maps to.
+
+use crate::catalog::CatalogError;
+use crate::config::ConfigError;
+use crate::graph::GraphError;
+use crate::runner::RunError;
+use crate::sink::ConnectError;
+use crate::value::DbError;
+
+/// Anything that can stop a Retort operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is missing or wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A revision component could not be loaded.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The graph is broken or a target cannot be planned.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// The database could not be reached.
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    /// A statement the host itself sent failed.
+    #[error("{action}: {error}")]
+    Database {
+        /// What the host was doing.
+        action: String,
+        /// What the database said.
+        error: DbError,
+    },
+    /// A run stopped at a failing revision.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The command line asks for something that cannot be done.
+    #[error("{0}")]
+    Usage(String),
+    /// The WebAssembly engine could not start.
+    #[error("cannot start the WebAssembly engine: {0}")]
+    Engine(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 1 when a run failed (a revision
+    /// or the database), 2 for usage, configuration and input errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
+            Error::Config(_) | Error::Catalog(_) | Error::Graph(_) | Error::Usage(_) => 2,
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The public operations: what the CLI commands call, usable without it.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::dialect::Dialect;
+use crate::error::Error;
+use crate::graph::{Direction, GraphError, Plan, RevisionGraph, Target};
+use crate::runner::{AppliedRevision, Event, Runner, StepReport};
+use crate::sandbox::Sandbox;
+use crate::sink::{OnlineSink, Recorder, Sink};
+use crate::value::DbError;
+
+/// An offline range, `FROM:TO` (or just `TO`, from base).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// Where the database is assumed to be: `None` for base.
+    pub from: Option<Target>,
+    /// The target.
+    pub to: Target,
+}
+
+impl FromStr for Range {
+    type Err = GraphError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((from, to)) => {
+                let from = match from.trim() {
+                    "" | "base" => None,
+                    other => Some(other.parse()?),
+                };
+                Ok(Range {
+                    from,
+                    to: to.parse()?,
+                })
+            }
+            None => Ok(Range {
+                from: None,
+                to: s.parse()?,
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.from {
+            Some(from) => write!(f, "{from}:{}", self.to),
+            None => write!(f, "base:{}", self.to),
+        }
+    }
+}
+
+/// A configuration with its revisions loaded.
+#[derive(Debug)]
+pub struct Project {
+    config: Config,
+    sandbox: Sandbox,
+    catalog: Catalog,
+}
+
+impl Project {
+    /// Starts the engine and loads every revision in the migrations directory.
+    pub async fn open(config: Config) -> Result<Project, Error> {
+        let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let catalog = Catalog::load(&sandbox, &config.migrations).await?;
+        Ok(Project {
+            config,
+            sandbox,
+            catalog,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The loaded revisions.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The revision graph.
+    pub fn graph(&self) -> &RevisionGraph {
+        self.catalog.graph()
+    }
+
+    /// Opens the one connection a run uses.
+    pub async fn connect(&self) -> Result<Sink, Error> {
+        let url = self.config.require_url()?;
+        Ok(Sink::Online(OnlineSink::connect(url).await?))
+    }
+
+    /// The applied revisions, in graph order.
+    pub async fn applied(&self, sink: &mut Sink) -> Result<Vec<AppliedRevision>, Error> {
+        let mut rows = self
+            .config
+            .version_table
+            .read(sink)
+            .await
+            .map_err(|e| database("reading the version table", e))?;
+        let order = self.graph().ordered();
+        rows.sort_by_key(|r| order.iter().position(|id| *id == r.id));
+        Ok(rows)
+    }
+
+    /// Connects and reads the applied revisions.
+    pub async fn current(&self) -> Result<Vec<AppliedRevision>, Error> {
+        let mut sink = self.connect().await?;
+        let rows = self.applied(&mut sink).await;
+        close(sink).await;
+        rows
+    }
+
+    /// Applies revisions up to `target` online.
+    pub async fn upgrade(
+        &self,
+        target: &Target,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<StepReport>, Error> {
+        self.online(Direction::Upgrade, target, observer).await
+    }
+
+    /// Reverts revisions down to `target` online.
+    pub async fn downgrade(
+        &self,
+        target: &Target,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<StepReport>, Error> {
+        self.online(Direction::Downgrade, target, observer).await
+    }
+
+    /// The plan an online run would follow from `applied`.
+    pub fn plan(
+        &self,
+        direction: Direction,
+        applied: &BTreeSet<String>,
+        target: &Target,
+    ) -> Result<Plan, Error> {
+        Ok(match direction {
+            Direction::Upgrade => self.graph().plan_upgrade(applied, target)?,
+            Direction::Downgrade => self.graph().plan_downgrade(applied, target)?,
+        })
+    }
+
+    async fn online(
+        &self,
+        direction: Direction,
+        target: &Target,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<StepReport>, Error> {
+        let sink = self.connect().await?;
+        let (sink, result) = self.run_online(sink, direction, target, observer).await;
+        close(sink).await;
+        result
+    }
+
+    /// Plans against the database's version table and runs the plan; always
+    /// hands the sink back so the connection is closed whatever happened.
+    async fn run_online(
+        &self,
+        mut sink: Sink,
+        direction: Direction,
+        target: &Target,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> (Sink, Result<Vec<StepReport>, Error>) {
+        let table = &self.config.version_table;
+        if let Err(e) = table.ensure(&mut sink).await {
+            return (sink, Err(database("creating the version table", e)));
+        }
+        let plan = match self.applied(&mut sink).await {
+            Ok(rows) => {
+                let applied: BTreeSet<String> = rows.into_iter().map(|r| r.id).collect();
+                self.plan(direction, &applied, target)
+            }
+            Err(e) => Err(e),
+        };
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(e) => return (sink, Err(e)),
+        };
+        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
+        let result = runner.run(&plan, observer).await.map_err(Error::from);
+        (runner.into_sink(), result)
+    }
+
+    /// Records the SQL of an offline run over `range` as a script for `dialect`.
+    pub async fn script(
+        &self,
+        direction: Direction,
+        range: &Range,
+        dialect: Dialect,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<String, Error> {
+        let graph = self.graph();
+        let assumed = match &range.from {
+            None => BTreeSet::new(),
+            Some(from) => graph.reachable(from)?,
+        };
+        if direction == Direction::Downgrade && range.from.is_none() {
+            return Err(Error::Usage(
+                "an offline downgrade needs the starting point: give a range FROM:TO, e.g. head:base".into(),
+            ));
+        }
+        let plan = self.plan(direction, &assumed, &range.to)?;
+        let table = &self.config.version_table;
+        let mut recorder = Recorder::new(dialect);
+        recorder.comment(&format!(
+            "Retort offline script: {direction} {range} ({dialect}); {} step(s).\nReview it, then apply it with your database's own client.",
+            plan.steps.len()
+        ));
+        let mut sink = Sink::Offline(recorder);
+        sink.comment("the version table");
+        table
+            .ensure(&mut sink)
+            .await
+            .map_err(|e| database("recording the version table", e))?;
+        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
+        runner.run(&plan, observer).await?;
+        match runner.into_sink() {
+            Sink::Offline(recorder) => Ok(recorder.into_script()),
+            Sink::Online(_) => unreachable!("an offline run keeps its recorder"),
+        }
+    }
+}
+
+fn database(action: &str, error: DbError) -> Error {
+    Error::Database {
+        action: action.to_string(),
+        error,
+    }
+}
+
+async fn close(sink: Sink) {
+    if let Sink::Online(online) = sink
+        && let Err(e) = online.close().await
+    {
+        tracing::warn!("closing the connection: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        let r: Range = "ab12:heads".parse().unwrap();
+        assert_eq!(r.from, Some(Target::Revision("ab12".into())));
+        assert_eq!(r.to, Target::Heads);
+        let r: Range = "base:cd".parse().unwrap();
+        assert_eq!(r.from, None);
+        let r: Range = "head".parse().unwrap();
+        assert_eq!((r.from, r.to), (None, Target::Head));
+        assert!("a:".parse::<Range>().is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! The version table: one row per applied revision, written through the same
+//! sink as the revisions' own statements so the offline script carries it too.
+
+use crate::dialect::Dialect;
+use crate::sink::Sink;
+use crate::value::{DbError, Value};
+
+/// The version table's default name.
+pub const DEFAULT_NAME: &str = "retort_version";
+
+/// A version-table name that is not a plain identifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "version table name {0:?} is not valid: use letters, digits and `_`, starting with a letter or `_` (at most 63)"
+)]
+pub struct BadTableName(pub String);
+
+/// One applied revision, as the table records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedRevision {
+    /// The revision id.
+    pub id: String,
+    /// Hex sha256 of the component that was applied.
+    pub sha256: String,
+    /// When it was applied (database time, `YYYY-MM-DD HH:MM:SS`).
+    pub applied_at: String,
+    /// How long `upgrade` took, in milliseconds (unknown for offline scripts).
+    pub duration_ms: Option<i64>,
+}
+
+/// The version table of one database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionTable {
+    name: String,
+}
+
+impl VersionTable {
+    /// A version table with a validated name.
+    pub fn new(name: &str) -> Result<Self, BadTableName> {
+        let mut chars = name.chars();
+        let ok = name.len() <= 63
+            && chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            Ok(VersionTable {
+                name: name.to_string(),
+            })
+        } else {
+            Err(BadTableName(name.to_string()))
+        }
+    }
+
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn quoted(&self, dialect: Dialect) -> String {
+        dialect.quote_ident(&self.name)
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the table.
+    pub fn create_sql(&self, dialect: Dialect) -> String {
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT\n)",
+            self.quoted(dialect)
+        )
+    }
+
+    /// Creates the table if it does not exist.
+    pub async fn ensure(&self, sink: &mut Sink) -> Result<(), DbError> {
+        let sql = self.create_sql(sink.dialect());
+        sink.execute(&sql, &[]).await.map(drop)
+    }
+
+    /// Whether the table exists (online only).
+    pub async fn exists(&self, sink: &mut Sink) -> Result<bool, DbError> {
+        let dialect = sink.dialect();
+        let rows = sink
+            .query(
+                dialect.table_exists_query(),
+                &[Value::Text(self.name.clone())],
+            )
+            .await?;
+        Ok(!rows.values.is_empty())
+    }
+
+    /// Every applied revision; empty when the table does not exist yet.
+    pub async fn read(&self, sink: &mut Sink) -> Result<Vec<AppliedRevision>, DbError> {
+        if !self.exists(sink).await? {
+            return Ok(Vec::new());
+        }
+        let dialect = sink.dialect();
+        let sql = format!(
+            "SELECT revision_id, sha256, {}, duration_ms FROM {} ORDER BY applied_at, revision_id",
+            dialect.timestamp_as_text("applied_at"),
+            self.quoted(dialect)
+        );
+        let rows = sink.query(&sql, &[]).await?;
+        rows.values
+            .into_iter()
+            .map(|row| match row.as_slice() {
+                [
+                    Value::Text(id),
+                    Value::Text(sha256),
+                    Value::Text(at),
+                    duration,
+                ] => Ok(AppliedRevision {
+                    id: id.clone(),
+                    sha256: sha256.trim().to_string(),
+                    applied_at: at.clone(),
+                    duration_ms: match duration {
+                        Value::Integer(ms) => Some(*ms),
+                        _ => None,
+                    },
+                }),
+                other => Err(DbError::host(format!(
+                    "the version table {} holds a row Retort did not write: {other:?}",
+                    self.name
+                ))),
+            })
+            .collect()
+    }
+
+    /// Records `id` as applied.
+    pub async fn insert(
+        &self,
+        sink: &mut Sink,
+        id: &str,
+        sha256: &str,
+        duration_ms: Option<i64>,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ($1, $2, $3)",
+            self.quoted(sink.dialect())
+        );
+        let duration = duration_ms.map_or(Value::Null, Value::Integer);
+        let params = [Value::Text(id.into()), Value::Text(sha256.into()), duration];
+        sink.execute(&sql, &params).await.map(drop)
+    }
+
+    /// Removes `id`'s row.
+    pub async fn delete(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE revision_id = $1",
+            self.quoted(sink.dialect())
+        );
+        sink.execute(&sql, &[Value::Text(id.into())])
+            .await
+            .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert!(VersionTable::new("retort_version").is_ok());
+        assert!(VersionTable::new("_v2").is_ok());
+        for bad in ["", "1abc", "a-b", "a;drop", "x".repeat(64).as_str()] {
+            assert!(VersionTable::new(bad).is_err(), "{bad}");
+        }
+    }
+}

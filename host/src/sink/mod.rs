@@ -1,0 +1,90 @@
+//! The seam between a run and the database: statements go to a live
+//! connection ([`OnlineSink`]) or into a script ([`Recorder`]). Nothing else
+//! in Retort knows which one it is talking to.
+
+mod offline;
+mod online;
+
+pub use offline::Recorder;
+pub use online::{ConnectError, OnlineSink};
+
+use crate::dialect::Dialect;
+use crate::value::{DbError, Rows, Value};
+
+/// Whether statements reach a database or a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A live connection.
+    Online,
+    /// A recorded script.
+    Offline,
+}
+
+/// Where a run's statements go.
+#[derive(Debug)]
+pub enum Sink {
+    /// Sent to a database now.
+    Online(OnlineSink),
+    /// Recorded into a SQL script.
+    Offline(Recorder),
+}
+
+impl Sink {
+    /// The target dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Sink::Online(s) => s.dialect(),
+            Sink::Offline(r) => r.dialect(),
+        }
+    }
+
+    /// Online or offline.
+    pub fn mode(&self) -> Mode {
+        match self {
+            Sink::Online(_) => Mode::Online,
+            Sink::Offline(_) => Mode::Offline,
+        }
+    }
+
+    /// Runs (or records) one statement with `$N` parameters. With no
+    /// parameters `sql` may be a script of several statements.
+    pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        check_params(params)?;
+        match self {
+            Sink::Online(s) => s.execute(sql, params).await,
+            Sink::Offline(r) => r.execute(sql, params),
+        }
+    }
+
+    /// Runs a statement that returns rows; offline this is always an error.
+    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        check_params(params)?;
+        match self {
+            Sink::Online(s) => s.query(sql, params).await,
+            Sink::Offline(r) => r.query(sql),
+        }
+    }
+
+    /// Adds a comment to the script (offline); online it goes nowhere.
+    pub fn comment(&mut self, text: &str) {
+        if let Sink::Offline(r) = self {
+            r.comment(text);
+        }
+    }
+}
+
+/// Values that neither a driver nor a literal can carry faithfully are refused
+/// the same way online and offline, so both runs fail alike.
+fn check_params(params: &[Value]) -> Result<(), DbError> {
+    for (i, value) in params.iter().enumerate() {
+        if let Value::Float(x) = value
+            && !x.is_finite()
+        {
+            return Err(DbError::host(format!(
+                "parameter ${} is {x}: SQL has no literal for NaN or infinity; bind NULL or a sentinel instead",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! The offline sink: renders each call as SQL text with its parameters
+//! inlined as literals, in the order the calls were made.
+
+use crate::dialect::Dialect;
+use crate::value::{DbError, Rows, Value};
+
+/// Records statements into a SQL script instead of sending them.
+#[derive(Debug)]
+pub struct Recorder {
+    dialect: Dialect,
+    script: String,
+}
+
+impl Recorder {
+    /// An empty script for `dialect`, opened with the dialect's preamble.
+    pub fn new(dialect: Dialect) -> Self {
+        let mut recorder = Recorder {
+            dialect,
+            script: String::new(),
+        };
+        for statement in dialect.script_preamble() {
+            recorder.push(statement);
+        }
+        recorder
+    }
+
+    /// The dialect the script is written in.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub(super) fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        if params.is_empty() {
+            self.push(sql);
+        } else {
+            let text = self
+                .dialect
+                .inline_params(sql, params)
+                .map_err(|e| DbError::host(e.to_string()))?;
+            self.push(&text);
+        }
+        Ok(0)
+    }
+
+    pub(super) fn query(&mut self, sql: &str) -> Result<Rows, DbError> {
+        Err(DbError::host(format!(
+            "query() is not available offline (--sql): there is no database to read rows from. \
+             Check the run mode and write the statement as SQL that needs no rows, or run online. \
+             The query was: {}",
+            first_line(sql)
+        )))
+    }
+
+    /// Appends `-- text` (one comment line per line of text) after a blank line.
+    pub fn comment(&mut self, text: &str) {
+        if !self.script.is_empty() {
+            self.script.push('\n');
+        }
+        for line in text.lines() {
+            self.script.push_str("-- ");
+            self.script.push_str(line);
+            self.script.push('\n');
+        }
+    }
+
+    /// The script recorded so far.
+    pub fn script(&self) -> &str {
+        &self.script
+    }
+
+    /// Ends recording and returns the script.
+    pub fn into_script(self) -> String {
+        self.script
+    }
+
+    fn push(&mut self, sql: &str) {
+        let sql = sql.trim_end();
+        self.script.push_str(sql);
+        if !sql.ends_with(';') {
+            // A script that ends in a line comment needs the terminator on a line of its own.
+            let last_line = sql.rsplit('\n').next().unwrap_or("");
+            if last_line.contains("--") {
+                self.script.push('\n');
+            }
+            self.script.push(';');
+        }
+        self.script.push('\n');
+    }
+}
+
+fn first_line(sql: &str) -> String {
+    let line = sql.trim().lines().next().unwrap_or("");
+    if line.len() < sql.trim().len() {
+        format!("{line} …")
+    } else {
+        line.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_statements_with_literals_and_terminators() {
+        let mut r = Recorder::new(Dialect::Sqlite);
+        r.execute("CREATE TABLE t (a TEXT)", &[]).unwrap();
+        r.execute("INSERT INTO t VALUES ($1)", &[Value::Text("it's".into())])
+            .unwrap();
+        r.execute("SELECT 1; SELECT 2;", &[]).unwrap();
+        r.execute("SELECT 3 -- trailing", &[]).unwrap();
+        assert_eq!(
+            r.script(),
+            "CREATE TABLE t (a TEXT);\nINSERT INTO t VALUES ('it''s');\nSELECT 1; SELECT 2;\nSELECT 3 -- trailing\n;\n"
+        );
+    }
+
+    #[test]
+    fn query_is_an_error_offline() {
+        let mut r = Recorder::new(Dialect::Postgres);
+        let err = r.query("SELECT id FROM users").unwrap_err();
+        assert!(err.message.contains("not available offline"), "{err}");
+        assert!(err.message.contains("SELECT id FROM users"), "{err}");
+    }
+
+    #[test]
+    fn preamble_per_dialect() {
+        assert_eq!(
+            Recorder::new(Dialect::Mysql).script(),
+            "SET NAMES utf8mb4;\n"
+        );
+        assert_eq!(Recorder::new(Dialect::Sqlite).script(), "");
+    }
+}

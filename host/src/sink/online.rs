@@ -1,0 +1,307 @@
+//! The online sink: one sqlx connection (no pool) for the whole run.
+
+use std::str::FromStr;
+
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{
+    AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Row, TypeInfo, ValueRef,
+};
+
+use crate::dialect::Dialect;
+use crate::value::{DbError, Rows, Value};
+
+/// A database connection could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {url}: {reason}")]
+pub struct ConnectError {
+    /// The URL with any password hidden.
+    pub url: String,
+    /// What the driver said, or what is wrong with the URL.
+    pub reason: String,
+}
+
+/// Builds a prepared query for driver `$db` with every value bound in order.
+macro_rules! bind_all {
+    ($db:ty, $sql:expr, $values:expr) => {{
+        let mut query = sqlx::query::<$db>(AssertSqlSafe($sql.to_string()));
+        for value in $values.iter() {
+            query = match value {
+                Value::Null => query.bind(None::<String>),
+                Value::Boolean(b) => query.bind(*b),
+                Value::Integer(i) => query.bind(*i),
+                Value::Float(x) => query.bind(*x),
+                Value::Text(s) => query.bind(s.as_str()),
+                Value::Blob(b) => query.bind(b.as_slice()),
+            };
+        }
+        query
+    }};
+}
+
+#[derive(Debug)]
+enum Connection {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+    Mysql(MySqlConnection),
+}
+
+/// Sends statements to a live database over one connection.
+#[derive(Debug)]
+pub struct OnlineSink {
+    conn: Connection,
+}
+
+impl OnlineSink {
+    /// Opens one connection to `url` (`sqlite:`, `postgres://`, `mysql://` or
+    /// `mariadb://`). A SQLite file is created if it does not exist.
+    pub async fn connect(url: &str) -> Result<OnlineSink, ConnectError> {
+        let fail = |reason: String| ConnectError {
+            url: redact(url),
+            reason,
+        };
+        let dialect = Dialect::from_url(url).ok_or_else(|| {
+            fail(
+                "unknown URL scheme; use sqlite:PATH, postgres://… or mysql://… (mariadb://…)"
+                    .into(),
+            )
+        })?;
+        let conn = match dialect {
+            Dialect::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url)
+                    .map_err(|e| fail(e.to_string()))?
+                    .create_if_missing(true)
+                    .foreign_keys(true);
+                Connection::Sqlite(options.connect().await.map_err(|e| fail(e.to_string()))?)
+            }
+            Dialect::Postgres => {
+                let options = PgConnectOptions::from_str(url).map_err(|e| fail(e.to_string()))?;
+                Connection::Postgres(options.connect().await.map_err(|e| fail(e.to_string()))?)
+            }
+            Dialect::Mysql => {
+                let url = match url.strip_prefix("mariadb:") {
+                    Some(rest) => format!("mysql:{rest}"),
+                    None => url.to_string(),
+                };
+                let options =
+                    MySqlConnectOptions::from_str(&url).map_err(|e| fail(e.to_string()))?;
+                Connection::Mysql(options.connect().await.map_err(|e| fail(e.to_string()))?)
+            }
+        };
+        Ok(OnlineSink { conn })
+    }
+
+    /// The connected database's dialect.
+    pub fn dialect(&self) -> Dialect {
+        match self.conn {
+            Connection::Sqlite(_) => Dialect::Sqlite,
+            Connection::Postgres(_) => Dialect::Postgres,
+            Connection::Mysql(_) => Dialect::Mysql,
+        }
+    }
+
+    pub(super) async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        if params.is_empty() {
+            // The simple protocol: may carry several statements, prepares nothing.
+            let raw = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
+            let result = match &mut self.conn {
+                Connection::Sqlite(c) => raw.execute(c).await.map(|r| r.rows_affected()),
+                Connection::Postgres(c) => raw.execute(c).await.map(|r| r.rows_affected()),
+                Connection::Mysql(c) => raw.execute(c).await.map(|r| r.rows_affected()),
+            };
+            return result.map_err(db_error);
+        }
+        let (sql, ordered) = self
+            .dialect()
+            .translate(sql, params)
+            .map_err(|e| DbError::host(e.to_string()))?;
+        let result = match &mut self.conn {
+            Connection::Sqlite(c) => bind_all!(Sqlite, &sql, &ordered)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()),
+            Connection::Postgres(c) => bind_all!(Postgres, &sql, &ordered)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()),
+            Connection::Mysql(c) => bind_all!(MySql, &sql, &ordered)
+                .execute(c)
+                .await
+                .map(|r| r.rows_affected()),
+        };
+        result.map_err(db_error)
+    }
+
+    pub(super) async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        let (sql, ordered) = self
+            .dialect()
+            .translate(sql, params)
+            .map_err(|e| DbError::host(e.to_string()))?;
+        match &mut self.conn {
+            Connection::Sqlite(c) => {
+                let rows = bind_all!(Sqlite, &sql, &ordered)
+                    .fetch_all(c)
+                    .await
+                    .map_err(db_error)?;
+                collect(&rows, sqlite_row)
+            }
+            Connection::Postgres(c) => {
+                let rows = bind_all!(Postgres, &sql, &ordered)
+                    .fetch_all(c)
+                    .await
+                    .map_err(db_error)?;
+                collect(&rows, postgres_row)
+            }
+            Connection::Mysql(c) => {
+                let rows = bind_all!(MySql, &sql, &ordered)
+                    .fetch_all(c)
+                    .await
+                    .map_err(db_error)?;
+                collect(&rows, mysql_row)
+            }
+        }
+    }
+
+    /// Closes the connection cleanly.
+    pub async fn close(self) -> Result<(), DbError> {
+        match self.conn {
+            Connection::Sqlite(c) => c.close().await,
+            Connection::Postgres(c) => c.close().await,
+            Connection::Mysql(c) => c.close().await,
+        }
+        .map_err(db_error)
+    }
+}
+
+fn db_error(e: sqlx::Error) -> DbError {
+    match e {
+        sqlx::Error::Database(db) => DbError {
+            code: db.code().map(|c| c.into_owned()),
+            message: db.message().to_string(),
+        },
+        other => DbError::host(other.to_string()),
+    }
+}
+
+fn collect<R: Row>(
+    rows: &[R],
+    decode: fn(&R, usize) -> Result<Value, DbError>,
+) -> Result<Rows, DbError> {
+    let columns = rows.first().map_or_else(Vec::new, |r| {
+        r.columns().iter().map(|c| c.name().to_string()).collect()
+    });
+    let values = rows
+        .iter()
+        .map(|row| (0..row.len()).map(|i| decode(row, i)).collect())
+        .collect::<Result<_, _>>()?;
+    Ok(Rows { columns, values })
+}
+
+fn decode<'r, DB: sqlx::Database, T: Decode<'r, DB>>(raw: DB::ValueRef<'r>) -> Result<T, DbError> {
+    T::decode(raw).map_err(|e| DbError::host(format!("cannot read a column: {e}")))
+}
+
+fn unsupported(column: &str, type_name: &str) -> DbError {
+    DbError::host(format!(
+        "column `{column}` has type {type_name}, which a revision cannot receive; \
+         cast it in SQL to an integer, float or text"
+    ))
+}
+
+fn sqlite_row(row: &SqliteRow, i: usize) -> Result<Value, DbError> {
+    let raw = row.try_get_raw(i).map_err(db_error)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let type_name = raw.type_info().name().to_string();
+    Ok(match type_name.as_str() {
+        "INTEGER" | "BOOLEAN" => Value::Integer(decode::<Sqlite, i64>(raw)?),
+        "REAL" => Value::Float(decode::<Sqlite, f64>(raw)?),
+        "BLOB" => Value::Blob(decode::<Sqlite, Vec<u8>>(raw)?),
+        _ => Value::Text(decode::<Sqlite, String>(raw)?),
+    })
+}
+
+fn postgres_row(row: &PgRow, i: usize) -> Result<Value, DbError> {
+    let raw = row.try_get_raw(i).map_err(db_error)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let type_name = raw.type_info().name().to_string();
+    Ok(match type_name.as_str() {
+        "BOOL" => Value::Boolean(decode::<Postgres, bool>(raw)?),
+        "INT2" => Value::Integer(decode::<Postgres, i16>(raw)?.into()),
+        "INT4" => Value::Integer(decode::<Postgres, i32>(raw)?.into()),
+        "INT8" => Value::Integer(decode::<Postgres, i64>(raw)?),
+        "FLOAT4" => Value::Float(decode::<Postgres, f32>(raw)?.into()),
+        "FLOAT8" => Value::Float(decode::<Postgres, f64>(raw)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" | "UNKNOWN" => {
+            Value::Text(decode::<Postgres, String>(raw)?)
+        }
+        "BYTEA" => Value::Blob(decode::<Postgres, Vec<u8>>(raw)?),
+        other => return Err(unsupported(row.columns()[i].name(), other)),
+    })
+}
+
+fn mysql_row(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
+    let raw = row.try_get_raw(i).map_err(db_error)?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let type_name = raw.type_info().name().to_string();
+    Ok(match type_name.as_str() {
+        "BOOLEAN" => Value::Boolean(decode::<MySql, bool>(raw)?),
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" | "TINYINT UNSIGNED"
+        | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED" | "YEAR" => {
+            Value::Integer(decode::<MySql, i64>(raw)?)
+        }
+        "BIGINT UNSIGNED" => {
+            let n = decode::<MySql, u64>(raw)?;
+            Value::Integer(
+                i64::try_from(n).map_err(|_| {
+                    DbError::host(format!("{n} does not fit a signed 64-bit integer"))
+                })?,
+            )
+        }
+        "FLOAT" => Value::Float(decode::<MySql, f32>(raw)?.into()),
+        "DOUBLE" => Value::Float(decode::<MySql, f64>(raw)?),
+        "BINARY" | "VARBINARY" | "TINYBLOB" | "BLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
+            Value::Blob(decode::<MySql, Vec<u8>>(raw)?)
+        }
+        "CHAR" | "VARCHAR" | "TINYTEXT" | "TEXT" | "MEDIUMTEXT" | "LONGTEXT" | "ENUM" | "SET"
+        | "JSON" => Value::Text(decode::<MySql, String>(raw)?),
+        other => return Err(unsupported(row.columns()[i].name(), other)),
+    })
+}
+
+/// The URL with its password replaced by `***`, for messages.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{scheme}://{user}{hidden}@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:demo.db"), "sqlite:demo.db");
+    }
+}

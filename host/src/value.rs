@@ -1,0 +1,73 @@
+//! The host's SQL value: a bound parameter or a returned column.
+
+use std::fmt;
+
+/// One SQL value, as a revision binds it or a query returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Boolean(bool),
+    /// A 64-bit signed integer.
+    Integer(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// UTF-8 text.
+    Text(String),
+    /// Raw bytes.
+    Blob(Vec<u8>),
+}
+
+impl fmt::Display for Value {
+    /// A short, human-readable form for error messages (not a SQL literal).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Boolean(b) => write!(f, "{b}"),
+            Value::Integer(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Text(s) => write!(f, "{s:?}"),
+            Value::Blob(b) => write!(f, "<{} bytes>", b.len()),
+        }
+    }
+}
+
+/// The rows a query returned.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rows {
+    /// Column names in select-list order.
+    pub columns: Vec<String>,
+    /// One inner vector per row.
+    pub values: Vec<Vec<Value>>,
+}
+
+/// An error from the database (or from the host on its behalf) for one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DbError {
+    /// SQLSTATE or driver code, where the database gives one.
+    pub code: Option<String>,
+    /// The message as the database gave it.
+    pub message: String,
+}
+
+impl DbError {
+    /// An error raised by the host itself (no database code).
+    pub fn host(message: impl Into<String>) -> Self {
+        DbError {
+            code: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} (code {code})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
