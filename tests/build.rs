@@ -2,6 +2,10 @@
 //! failure fixtures in tests/guests) for wasm32-wasip2, once, in a target
 //! directory of their own so the nested cargo never waits on the outer one's
 //! lock. Writes `guests.rs` with one path constant per component.
+//!
+//! One fixture, `no_wasi`, is also built for wasm32-unknown-unknown and
+//! componentized here with `wit-component`: the host must run components
+//! that import no WASI at all as well as wasip2 ones.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +31,7 @@ fn main() {
     let mut constants = String::new();
     for workspace in WORKSPACES {
         let dir = root.join(workspace);
-        build(&dir, &target_dir);
+        build(&dir, &target_dir, "wasm32-wasip2", &[]);
         for name in members(&dir) {
             let wasm = target_dir
                 .join("wasm32-wasip2/release")
@@ -44,19 +48,43 @@ fn main() {
             ));
         }
     }
-    let out = PathBuf::from(env("OUT_DIR")).join("guests.rs");
-    std::fs::write(out, constants).expect("OUT_DIR is writable");
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+    let core = componentize_core_guest(&root.join("tests/guests"), &target_dir, &out_dir);
+    constants.push_str(&format!(
+        "/// `no_wasi` built for wasm32-unknown-unknown and componentized: no WASI imports.\npub const NO_WASI_CORE: &str = {:?};\n",
+        core.display().to_string()
+    ));
+    std::fs::write(out_dir.join("guests.rs"), constants).expect("OUT_DIR is writable");
 }
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name}"))
 }
 
-fn build(workspace: &Path, target_dir: &Path) {
+fn componentize_core_guest(workspace: &Path, target_dir: &Path, out_dir: &Path) -> PathBuf {
+    build(
+        workspace,
+        target_dir,
+        "wasm32-unknown-unknown",
+        &["-p", "no_wasi"],
+    );
+    let module_path = target_dir.join("wasm32-unknown-unknown/release/no_wasi.wasm");
+    let module = std::fs::read(&module_path).expect("the core module was built");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .unwrap_or_else(|e| panic!("componentizing {}: {e:?}", module_path.display()));
+    let out = out_dir.join("no_wasi_core.wasm");
+    std::fs::write(&out, component).expect("OUT_DIR is writable");
+    out
+}
+
+fn build(workspace: &Path, target_dir: &Path, target: &str, extra: &[&str]) {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(workspace)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
+        .args(["build", "--release", "--target", target, "--quiet"])
+        .args(extra)
         .env("CARGO_TARGET_DIR", target_dir)
         // The outer build's flags are for the host, not for wasm guests.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -67,7 +95,7 @@ fn build(workspace: &Path, target_dir: &Path) {
         .expect("cargo runs");
     assert!(
         status.success(),
-        "building the guests in {} failed; is the wasm32-wasip2 target installed? (rustup target add wasm32-wasip2)",
+        "building the guests in {} for {target} failed; is the target installed? (rustup target add {target})",
         workspace.display()
     );
 }

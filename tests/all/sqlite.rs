@@ -137,3 +137,26 @@ async fn current_reads_the_version_table() {
         project.catalog().get(EXAMPLE_IDS[0]).unwrap().sha256
     );
 }
+
+#[tokio::test]
+async fn a_component_without_wasi_imports_runs_too() {
+    use retort_tests::NO_WASI_CORE;
+    let bytes = std::fs::read(NO_WASI_CORE).unwrap();
+    let imports_wasi = bytes.windows(5).any(|w| w == b"wasi:");
+    assert!(
+        !imports_wasi,
+        "the componentized core guest should import no WASI"
+    );
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    s.add(NO_WASI_CORE);
+    s.project()
+        .await
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap();
+    assert_eq!(s.sql("SELECT note FROM core_marker"), "no wasi\n");
+    assert_eq!(
+        version_ids(&s.db("app.db")).last().map(String::as_str),
+        Some("f00000000008")
+    );
+}

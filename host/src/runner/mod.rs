@@ -136,7 +136,11 @@ fn describe_failure(f: &RevisionFailure) -> String {
         CallResult::Completed => out.push_str("completed"),
     }
     if !f.stderr.is_empty() {
-        out.push_str(&format!("\n  the component wrote: {}", f.stderr));
+        out.push_str("\n  the component wrote:");
+        for line in f.stderr.lines() {
+            out.push_str("\n    ");
+            out.push_str(line);
+        }
     }
     if let Some(statement) = &f.statement {
         out.push_str(&format!("\n  statement: {}", statement.sql.trim()));

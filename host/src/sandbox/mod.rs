@@ -219,9 +219,15 @@ fn to_wit_error(e: DbError) -> types::DbError {
     }
 }
 
-/// A wasmtime error as one readable line plus its causes.
+/// A wasmtime error as one readable line: its causes, without the wasm
+/// backtrace (which names only function indices; `-vv` logs it).
 fn describe(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
+    tracing::debug!("component error: {e:?}");
+    e.chain()
+        .map(|cause| cause.to_string())
+        .filter(|text| !text.starts_with("error while executing at wasm backtrace"))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// The engine and linker every revision runs in.
