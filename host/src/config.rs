@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::runner::TransactionMode;
 use crate::runner::version_table::{self, VersionTable};
 
 /// The file looked for in the current directory when no `--config` is given.
@@ -64,6 +65,14 @@ pub enum ConfigError {
     /// A bad version table name.
     #[error(transparent)]
     VersionTable(#[from] version_table::BadTableName),
+    /// A setting with a value of the wrong form.
+    #[error("{key}: {message}")]
+    BadValue {
+        /// The setting.
+        key: &'static str,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -72,6 +81,10 @@ struct FileConfig {
     database_url: Option<String>,
     migrations: Option<String>,
     version_table: Option<String>,
+    schema: Option<String>,
+    lock: Option<bool>,
+    lock_timeout: Option<f64>,
+    transaction_mode: Option<String>,
 }
 
 /// What the command line says, before the file and environment are read.
@@ -85,6 +98,14 @@ pub struct Overrides {
     pub migrations: Option<PathBuf>,
     /// `--version-table NAME`.
     pub version_table: Option<String>,
+    /// `--schema NAME` (PostgreSQL).
+    pub schema: Option<String>,
+    /// `--lock-timeout SECONDS`.
+    pub lock_timeout: Option<f64>,
+    /// `--no-lock`.
+    pub no_lock: bool,
+    /// `--transaction-mode per-revision|all`.
+    pub transaction_mode: Option<String>,
 }
 
 /// The merged configuration.
@@ -96,9 +117,20 @@ pub struct Config {
     pub migrations: PathBuf,
     /// The version table.
     pub version_table: VersionTable,
+    /// The PostgreSQL schema for the version table and `search_path`.
+    pub schema: Option<String>,
+    /// Whether runs take the migration lock.
+    pub lock: bool,
+    /// How long a run waits for the migration lock.
+    pub lock_timeout: std::time::Duration,
+    /// How runs use transactions.
+    pub transaction_mode: TransactionMode,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
+
+/// How long a run waits for another run's lock unless told otherwise.
+pub const DEFAULT_LOCK_TIMEOUT_SECS: f64 = 60.0;
 
 impl Config {
     /// Merges flags, the process environment and the config file.
@@ -142,6 +174,8 @@ impl Config {
             interp("database_url", raw.database_url)?.map(|url| relative_sqlite(&url, &base));
         let file_migrations = interp("migrations", raw.migrations)?.map(|m| base.join(m));
         let file_table = interp("version_table", raw.version_table)?;
+        let file_schema = interp("schema", raw.schema)?;
+        let file_mode = interp("transaction_mode", raw.transaction_mode)?;
 
         let database_url = overrides
             .database_url
@@ -166,10 +200,46 @@ impl Config {
             .or_else(|| env("RETORT_VERSION_TABLE"))
             .or(file_table)
             .unwrap_or_else(|| version_table::DEFAULT_NAME.to_string());
+        let schema = overrides
+            .schema
+            .clone()
+            .or_else(|| env("RETORT_SCHEMA"))
+            .or(file_schema);
+        let seconds = match overrides.lock_timeout {
+            Some(s) => s,
+            None => match env("RETORT_LOCK_TIMEOUT") {
+                Some(text) => text.trim().parse().map_err(|_| ConfigError::BadValue {
+                    key: "RETORT_LOCK_TIMEOUT",
+                    message: format!("{text:?} is not a number of seconds"),
+                })?,
+                None => raw.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT_SECS),
+            },
+        };
+        let lock_timeout =
+            std::time::Duration::try_from_secs_f64(seconds).map_err(|_| ConfigError::BadValue {
+                key: "lock_timeout",
+                message: format!("{seconds} is not a number of seconds >= 0"),
+            })?;
+        let transaction_mode = match overrides
+            .transaction_mode
+            .clone()
+            .or_else(|| env("RETORT_TRANSACTION_MODE"))
+            .or(file_mode)
+        {
+            Some(text) => text.parse().map_err(|message| ConfigError::BadValue {
+                key: "transaction_mode",
+                message,
+            })?,
+            None => TransactionMode::default(),
+        };
         Ok(Config {
             database_url,
             migrations,
             version_table: VersionTable::new(&table)?,
+            schema,
+            lock: !overrides.no_lock && raw.lock.unwrap_or(true),
+            lock_timeout,
+            transaction_mode,
             file,
         })
     }
@@ -340,7 +410,18 @@ mod tests {
         };
         let err = Config::load_with_env(&missing, &env_of(&[])).unwrap_err();
         assert!(err.to_string().contains("cannot read config file"), "{err}");
+        let err = Config::load_with_env(&flags("lock_timeout = -1.0"), &env_of(&[]));
+        assert!(err.unwrap_err().to_string().contains("lock_timeout: -1"));
+        let err = Config::load_with_env(&flags("transaction_mode = \"some\""), &env_of(&[]));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("use per-revision or all")
+        );
         let none = Config::load_with_env(&flags(""), &env_of(&[])).unwrap();
+        assert!(none.lock);
+        assert_eq!(none.lock_timeout.as_secs(), 60);
+        assert_eq!(none.transaction_mode, TransactionMode::PerRevision);
         assert!(
             none.require_url()
                 .unwrap_err()

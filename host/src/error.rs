@@ -37,6 +37,17 @@ pub enum Error {
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
+    /// Another run holds the migration lock.
+    #[error(transparent)]
+    Lock(#[from] crate::sink::LockError),
+    /// A revision failed part-way earlier and has not been resolved.
+    #[error("{}", describe_dirty(.table, .failures))]
+    Dirty {
+        /// The failures table.
+        table: String,
+        /// The unresolved failures.
+        failures: Vec<crate::runner::RecordedFailure>,
+    },
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -49,6 +60,30 @@ impl Error {
         match self {
             Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
             Error::Config(_) | Error::Catalog(_) | Error::Graph(_) | Error::Usage(_) => 2,
+            Error::Lock(_) => 3,
+            Error::Dirty { .. } => 4,
         }
     }
+}
+
+fn describe_dirty(table: &str, failures: &[crate::runner::RecordedFailure]) -> String {
+    let mut out = format!(
+        "refusing to run: {} revision(s) failed part-way earlier and may have left changes behind (recorded in {table})",
+        failures.len()
+    );
+    for f in failures {
+        let error = f.error.lines().next().unwrap_or("");
+        out.push_str(&format!(
+            "\n  {} failed in {} at {}: {error}",
+            f.id, f.direction, f.failed_at
+        ));
+        if let Some(statement) = &f.statement {
+            out.push_str(&format!("\n    statement: {}", statement.trim()));
+        }
+    }
+    let id = failures.first().map_or("ID", |f| f.id.as_str());
+    out.push_str(&format!(
+        "\n  inspect the database, then run `retort resolve {id} --applied` if the revision's changes are all in place, or `retort resolve {id} --rolled-back` once you have undone them"
+    ));
+    out
 }

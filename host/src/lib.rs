@@ -40,7 +40,10 @@ pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, Target};
 pub use project::{Project, Range};
-pub use runner::{AppliedRevision, Event, RevisionFailure, RunError, StepReport, VersionTable};
+pub use runner::{
+    Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,
+    TransactionMode, VersionTable,
+};
 pub use sandbox::{CallResult, RevisionInfo, Sandbox};
-pub use sink::{Mode, OnlineSink, Recorder, Sink};
+pub use sink::{LockError, Mode, OnlineSink, Recorder, Sink};
 pub use value::{DbError, Rows, Value};

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::Error;
 use crate::graph::{Direction, GraphError, Plan, RevisionGraph, Target};
-use crate::runner::{AppliedRevision, Event, Runner, StepReport};
+use crate::runner::{AppliedRevision, Event, RecordedFailure, Runner, StepReport};
 use crate::sandbox::Sandbox;
 use crate::sink::{OnlineSink, Recorder, Sink};
 use crate::value::DbError;
@@ -93,7 +93,8 @@ impl Project {
     /// Opens the one connection a run uses.
     pub async fn connect(&self) -> Result<Sink, Error> {
         let url = self.config.require_url()?;
-        Ok(Sink::Online(OnlineSink::connect(url).await?))
+        let schema = self.config.schema.as_deref();
+        Ok(Sink::Online(OnlineSink::connect(url, schema).await?))
     }
 
     /// The applied revisions, in graph order.
@@ -113,6 +114,19 @@ impl Project {
     pub async fn current(&self) -> Result<Vec<AppliedRevision>, Error> {
         let mut sink = self.connect().await?;
         let rows = self.applied(&mut sink).await;
+        close(sink).await;
+        rows
+    }
+
+    /// Connects and reads the recorded part-way failures (empty when none).
+    pub async fn failures(&self) -> Result<Vec<RecordedFailure>, Error> {
+        let mut sink = self.connect().await?;
+        let rows = self
+            .config
+            .version_table
+            .failures(&mut sink)
+            .await
+            .map_err(|e| database("reading the failures table", e));
         close(sink).await;
         rows
     }
@@ -160,33 +174,137 @@ impl Project {
         result
     }
 
-    /// Plans against the database's version table and runs the plan; always
-    /// hands the sink back so the connection is closed whatever happened.
+    /// Takes the lock, checks for unresolved failures, plans against the
+    /// version table and runs the plan. Always hands the sink back so the
+    /// connection is closed (and the lock released) whatever happened.
     async fn run_online(
         &self,
-        mut sink: Sink,
+        sink: Sink,
         direction: Direction,
         target: &Target,
         observer: &mut dyn FnMut(Event<'_>),
     ) -> (Sink, Result<Vec<StepReport>, Error>) {
-        let table = &self.config.version_table;
-        if let Err(e) = table.ensure(&mut sink).await {
-            return (sink, Err(database("creating the version table", e)));
-        }
-        let plan = match self.applied(&mut sink).await {
-            Ok(rows) => {
-                let applied: BTreeSet<String> = rows.into_iter().map(|r| r.id).collect();
+        let (sink, plan) = self
+            .locked(sink, async |sink: &mut Sink| {
+                let applied: BTreeSet<String> = self
+                    .applied(sink)
+                    .await?
+                    .into_iter()
+                    .map(|r| r.id)
+                    .collect();
                 self.plan(direction, &applied, target)
-            }
-            Err(e) => Err(e),
-        };
+            })
+            .await;
         let plan = match plan {
             Ok(plan) => plan,
-            Err(e) => return (sink, Err(e)),
+            Err(e) => return self.release(sink, Err(e)).await,
         };
+        let table = &self.config.version_table;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
-        let result = runner.run(&plan, observer).await.map_err(Error::from);
-        (runner.into_sink(), result)
+        let result = runner
+            .run(&plan, self.config.transaction_mode, observer)
+            .await
+            .map_err(Error::from);
+        self.release(runner.into_sink(), result).await
+    }
+
+    /// Takes the migration lock (unless configured off), makes sure the
+    /// version table exists, refuses while a recorded failure is unresolved,
+    /// then runs `then`. On error the lock is released before returning.
+    async fn locked<T>(
+        &self,
+        mut sink: Sink,
+        then: impl AsyncFnOnce(&mut Sink) -> Result<T, Error>,
+    ) -> (Sink, Result<T, Error>) {
+        let table = &self.config.version_table;
+        if self.config.lock
+            && let Err(e) = sink.lock(table.name(), self.config.lock_timeout).await
+        {
+            return (sink, Err(e.into()));
+        }
+        let result = async {
+            table
+                .ensure(&mut sink)
+                .await
+                .map_err(|e| database("creating the version table", e))?;
+            let failures = table
+                .failures(&mut sink)
+                .await
+                .map_err(|e| database("reading the failures table", e))?;
+            if !failures.is_empty() {
+                return Err(Error::Dirty {
+                    table: table.failures_name(),
+                    failures,
+                });
+            }
+            then(&mut sink).await
+        }
+        .await;
+        match result {
+            Ok(value) => (sink, Ok(value)),
+            Err(e) => self.release(sink, Err(e)).await,
+        }
+    }
+
+    async fn release<T>(
+        &self,
+        mut sink: Sink,
+        result: Result<T, Error>,
+    ) -> (Sink, Result<T, Error>) {
+        if self.config.lock && !sink.is_broken() {
+            sink.unlock(self.config.version_table.name()).await;
+        }
+        (sink, result)
+    }
+
+    /// Settles a revision that failed part-way: `applied` when its changes are
+    /// all in place (the version table is set as if it had completed),
+    /// otherwise the version table is left as before it. Either way the
+    /// failure record is removed and runs may continue.
+    pub async fn resolve(&self, id: &str, applied: bool) -> Result<RecordedFailure, Error> {
+        let id = self.graph().resolve(id)?.to_string();
+        let sink = self.connect().await?;
+        let table = &self.config.version_table;
+        let mut sink = sink;
+        if self.config.lock
+            && let Err(e) = sink.lock(table.name(), self.config.lock_timeout).await
+        {
+            close(sink).await;
+            return Err(e.into());
+        }
+        let result = async {
+            let failures = table
+                .failures(&mut sink)
+                .await
+                .map_err(|e| database("reading the failures table", e))?;
+            let failure = failures.into_iter().find(|f| f.id == id).ok_or_else(|| {
+                Error::Usage(format!("revision {id} has no recorded failure to resolve"))
+            })?;
+            let dialect = sink.dialect();
+            let step = async {
+                sink.execute(dialect.begin(), &[]).await?;
+                if applied {
+                    if failure.direction == "downgrade" {
+                        table.delete(&mut sink, &id).await?;
+                    } else {
+                        let sha256 = &self.catalog.get(&id).expect("resolved ids exist").sha256;
+                        table.insert(&mut sink, &id, sha256, None).await?;
+                    }
+                }
+                table.clear_failure(&mut sink, &id).await?;
+                sink.execute("COMMIT", &[]).await.map(drop)
+            }
+            .await;
+            if let Err(e) = step {
+                let _ = sink.execute("ROLLBACK", &[]).await;
+                return Err(database("resolving the failure", e));
+            }
+            Ok(failure)
+        }
+        .await;
+        let (sink, result) = self.release(sink, result).await;
+        close(sink).await;
+        result
     }
 
     /// Records the SQL of an offline run over `range` as a script for `dialect`.
@@ -215,13 +333,32 @@ impl Project {
             plan.steps.len()
         ));
         let mut sink = Sink::Offline(recorder);
+        if let Some(schema) = &self.config.schema {
+            if dialect != Dialect::Postgres {
+                return Err(Error::Usage(format!(
+                    "a schema is a PostgreSQL setting; a {dialect} script cannot use schema {schema:?}"
+                )));
+            }
+            let quoted = dialect.quote_ident(schema);
+            sink.comment("the schema that holds the version table and the revisions' tables");
+            for statement in [
+                format!("CREATE SCHEMA IF NOT EXISTS {quoted}"),
+                format!("SET search_path TO {quoted}"),
+            ] {
+                sink.execute(&statement, &[])
+                    .await
+                    .map_err(|e| database("recording the schema", e))?;
+            }
+        }
         sink.comment("the version table");
         table
             .ensure(&mut sink)
             .await
             .map_err(|e| database("recording the version table", e))?;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
-        runner.run(&plan, observer).await?;
+        runner
+            .run(&plan, self.config.transaction_mode, observer)
+            .await?;
         match runner.into_sink() {
             Sink::Offline(recorder) => Ok(recorder.into_script()),
             Sink::Online(_) => unreachable!("an offline run keeps its recorder"),

@@ -26,7 +26,7 @@ async fn upgrade_to_head_applies_the_whole_chain() {
     );
     assert_eq!(
         s.sql("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name"),
-        "ix_posts_user_published\nux_users_slug\n"
+        "ix_posts_user\nix_posts_user_published\nux_users_slug\n"
     );
     // Each row records the component's hash and a duration.
     let rows = s.sql(

@@ -31,6 +31,19 @@ pub struct GlobalArgs {
     /// Name of the version table [default: retort_version; env RETORT_VERSION_TABLE]
     #[arg(long, global = true, value_name = "NAME")]
     pub version_table: Option<String>,
+    /// PostgreSQL schema for the version table and search_path (created if missing) [env RETORT_SCHEMA]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub schema: Option<String>,
+    /// Seconds to wait for another run's migration lock [default: 60; env RETORT_LOCK_TIMEOUT]
+    #[arg(long, global = true, value_name = "SECONDS")]
+    pub lock_timeout: Option<f64>,
+    /// Run without the migration lock (for databases that cannot lock). Unsafe with concurrent deploys.
+    #[arg(long, global = true)]
+    pub no_lock: bool,
+    /// per-revision (default): each revision in its own transaction; all: the whole run in one
+    /// (PostgreSQL and SQLite only) [env RETORT_TRANSACTION_MODE]
+    #[arg(long, global = true, value_name = "MODE")]
+    pub transaction_mode: Option<String>,
     /// Print only errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
@@ -67,9 +80,17 @@ pub enum Command {
     /// Upgrade to every head, non-interactively: what deploy tooling calls.
     ///
     /// Exit codes: 0 done or nothing to do, 1 a revision (or the database)
-    /// failed, 2 usage, configuration or input error.
+    /// failed, 2 usage, configuration or input error, 3 the migration lock
+    /// timed out, 4 refused: an earlier failure is unresolved.
     /// Example: `DATABASE_URL=postgres://… retort run`.
     Run,
+    /// Settle a revision that failed part-way (recorded in <version_table>_failures).
+    ///
+    /// `--applied` when everything the revision does is in place (the version
+    /// table is set as if it had completed); `--rolled-back` once you have
+    /// undone its changes (the version table stays as before it).
+    /// Example: `retort resolve e05b7d9c1a42 --rolled-back`.
+    Resolve(ResolveArgs),
 }
 
 /// `retort upgrade`.
@@ -106,4 +127,18 @@ pub struct CurrentArgs {
     /// Also show each applied revision's hash, time and duration.
     #[arg(long)]
     pub verbose: bool,
+}
+
+/// `retort resolve`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false, id = "resolution")]
+pub struct ResolveArgs {
+    /// The revision id (or a unique prefix) that failed part-way.
+    pub revision: String,
+    /// Its changes are all in place: record it as done.
+    #[arg(long, group = "resolution")]
+    pub applied: bool,
+    /// Its changes have been undone: record it as not done.
+    #[arg(long, group = "resolution")]
+    pub rolled_back: bool,
 }

@@ -14,6 +14,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         database_url: global.database_url,
         migrations: global.migrations,
         version_table: global.version_table,
+        schema: global.schema,
+        lock_timeout: global.lock_timeout,
+        no_lock: global.no_lock,
+        transaction_mode: global.transaction_mode,
     })?;
     let quiet = global.quiet;
     match cli.command {
@@ -31,7 +35,23 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Current(args) => current(config, args.verbose, quiet).await,
         Command::History => history(config).await,
         Command::Heads => heads(config).await,
+        Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
     }
+}
+
+async fn resolve(config: Config, revision: &str, applied: bool, quiet: bool) -> Result<(), Error> {
+    config.require_url()?;
+    let project = Project::open(config).await?;
+    let failure = project.resolve(revision, applied).await?;
+    let state = if applied { "applied" } else { "not applied" };
+    note(
+        quiet,
+        &format!(
+            "Resolved: {} (failed in {} at {}) is now recorded as {state}.",
+            failure.id, failure.direction, failure.failed_at
+        ),
+    );
+    Ok(())
 }
 
 /// Writes a line to stdout; a closed pipe (`retort history | head`) is not an error.
@@ -133,6 +153,15 @@ async fn current(config: Config, verbose: bool, quiet: bool) -> Result<(), Error
     config.require_url()?;
     let project = Project::open(config).await?;
     let applied = project.current().await?;
+    for failure in project.failures().await? {
+        note(
+            quiet,
+            &format!(
+                "warning: {} failed part-way in {} at {} and is unresolved: {} (see `retort resolve --help`)",
+                failure.id, failure.direction, failure.failed_at, failure.error
+            ),
+        );
+    }
     if applied.is_empty() {
         note(quiet, "No revision is applied (base).");
         return Ok(());

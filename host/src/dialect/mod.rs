@@ -208,6 +208,23 @@ impl Dialect {
         }
     }
 
+    /// Whether `sql` (a statement or a script) may commit on its own, so that a
+    /// rollback can no longer undo it: DDL on MySQL/MariaDB. Errs on the side
+    /// of yes (a keyword inside a literal counts too).
+    pub fn commits_implicitly(self, sql: &str) -> bool {
+        const DDL: &[&str] = &[
+            "ALTER", "CREATE", "DROP", "RENAME", "TRUNCATE", "GRANT", "REVOKE", "LOCK",
+        ];
+        self == Dialect::Mysql
+            && sql.split(';').any(|statement| {
+                let first = strip_leading_comments(statement)
+                    .split(|c: char| !c.is_ascii_alphabetic())
+                    .next()
+                    .unwrap_or("");
+                DDL.iter().any(|k| k.eq_ignore_ascii_case(first))
+            })
+    }
+
     /// An expression that reads a timestamp column as text.
     pub fn timestamp_as_text(self, column: &str) -> String {
         match self {
@@ -227,6 +244,19 @@ pub enum InlineError {
     /// A parameter has no literal form.
     #[error(transparent)]
     Literal(#[from] LiteralError),
+}
+
+fn strip_leading_comments(mut sql: &str) -> &str {
+    loop {
+        sql = sql.trim_start();
+        if let Some(rest) = sql.strip_prefix("--").or_else(|| sql.strip_prefix('#')) {
+            sql = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = sql.strip_prefix("/*") {
+            sql = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return sql;
+        }
+    }
 }
 
 fn shorten(s: &str) -> String {
@@ -359,6 +389,16 @@ mod tests {
             err.to_string().contains("placeholder $3 has no parameter"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn implicit_commits_only_on_mysql() {
+        let ddl = "-- add it\n/* now */ create table t (a int)";
+        assert!(Dialect::Mysql.commits_implicitly(ddl));
+        assert!(Dialect::Mysql.commits_implicitly("INSERT INTO t VALUES (1); DROP TABLE u"));
+        assert!(!Dialect::Mysql.commits_implicitly("UPDATE t SET a = 1"));
+        assert!(!Dialect::Postgres.commits_implicitly(ddl));
+        assert!(!Dialect::Sqlite.commits_implicitly(ddl));
     }
 
     #[test]

@@ -6,14 +6,15 @@
 pub mod version_table;
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::catalog::Catalog;
 use crate::graph::{Direction, Plan};
-use crate::sandbox::{CallResult, FailedStatement, LogLine, Sandbox};
+use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Sandbox};
 use crate::sink::{Mode, Sink};
 use crate::value::DbError;
-pub use version_table::{AppliedRevision, VersionTable};
+pub use version_table::{AppliedRevision, RecordedFailure, VersionTable};
 
 /// What the runner reports while it works.
 #[derive(Debug)]
@@ -62,6 +63,30 @@ pub struct StepReport {
     pub statements: u64,
 }
 
+/// How a run uses transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TransactionMode {
+    /// Each revision and its version row in a transaction of its own.
+    #[default]
+    PerRevision,
+    /// The whole run in one transaction: all of it or none of it.
+    All,
+}
+
+impl FromStr for TransactionMode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "per-revision" => Ok(TransactionMode::PerRevision),
+            "all" => Ok(TransactionMode::All),
+            other => Err(format!(
+                "unknown transaction mode {other:?}: use per-revision or all"
+            )),
+        }
+    }
+}
+
 /// Why a run stopped.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,16 +106,48 @@ pub enum RunError {
         /// Revisions completed before it.
         applied: Vec<String>,
     },
+    /// The plan cannot run in the chosen transaction mode.
+    #[error("{0}")]
+    Mode(String),
 }
 
 impl RunError {
-    /// The revisions that completed before the failure.
+    /// The revisions that completed (and stay applied) before the failure.
     pub fn completed(&self) -> &[String] {
         match self {
             RunError::Revision(f) => &f.applied,
             RunError::Bookkeeping { applied, .. } => applied,
+            RunError::Mode(_) => &[],
         }
     }
+
+    /// Whether the failure was recorded as a revision that may be partly applied.
+    pub fn left_dirty(&self) -> bool {
+        matches!(self, RunError::Revision(f) if matches!(f.aftermath, Aftermath::Partial { .. }))
+    }
+}
+
+/// What a failed revision left in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aftermath {
+    /// Offline: no script was written.
+    NoScript,
+    /// Its transaction was rolled back: the database is as before it.
+    RolledBack,
+    /// The run's one transaction was rolled back: the database is as before the run.
+    RunRolledBack,
+    /// The connection was lost; the server rolls back the open transaction.
+    ConnectionLost,
+    /// Changes may remain (DDL on MySQL, or a revision outside a transaction).
+    /// `recorded` says whether the failure mark was written.
+    Partial {
+        /// Why a rollback could not undo it.
+        reason: &'static str,
+        /// The failures table the mark went to, or why it could not be written.
+        recorded: Result<String, String>,
+    },
+    /// The rollback failed too.
+    RollbackFailed(DbError),
 }
 
 /// The details of a failed revision.
@@ -100,19 +157,15 @@ pub struct RevisionFailure {
     pub id: String,
     /// Which way it was run.
     pub direction: Direction,
-    /// Online or offline.
-    pub mode: Mode,
     /// How it ended.
     pub result: CallResult,
     /// The last statement the database refused.
     pub statement: Option<FailedStatement>,
     /// What the component wrote to stderr.
     pub stderr: String,
-    /// Whether its work was rolled back (false outside a transaction).
-    pub rolled_back: bool,
-    /// The rollback's own failure, if it failed.
-    pub rollback_error: Option<DbError>,
-    /// Revisions completed before it.
+    /// What it left in the database.
+    pub aftermath: Aftermath,
+    /// Revisions completed before it that stay applied.
     pub applied: Vec<String>,
 }
 
@@ -146,19 +199,28 @@ fn describe_failure(f: &RevisionFailure) -> String {
         out.push_str(&format!("\n  statement: {}", statement.sql.trim()));
         out.push_str(&format!("\n  database said: {}", statement.error));
     }
-    match (f.mode, f.rolled_back, &f.rollback_error) {
-        (Mode::Offline, _, _) => out.push_str("\n  no script was written"),
-        (Mode::Online, true, None) => out.push_str(&format!(
-            "\n  its transaction was rolled back: the database and the version table are as before {}",
-            f.id
-        )),
-        (Mode::Online, _, Some(e)) => out.push_str(&format!(
-            "\n  the rollback failed too ({e}): check the database by hand before running again"
-        )),
-        (Mode::Online, false, None) => out.push_str(
-            "\n  it ran outside a transaction, so what it did before failing is still in the database; the version table does not list it",
+    let id = &f.id;
+    out.push_str("\n  ");
+    out.push_str(&match &f.aftermath {
+        Aftermath::NoScript => "no script was written".to_string(),
+        Aftermath::RolledBack => format!(
+            "its transaction was rolled back: the database and the version table are as before {id}"
         ),
-    }
+        Aftermath::RunRolledBack => "the run's single transaction was rolled back: the database and the version table are as before the run".to_string(),
+        Aftermath::ConnectionLost => format!(
+            "the connection to the database was lost; the server rolls back the open transaction, so the version table does not list {id}; run again once the database is reachable"
+        ),
+        Aftermath::Partial { reason, recorded: Ok(table) } => format!(
+            "{reason}, so what it did before failing may still be in the database. The failure is recorded in {table}, and retort refuses to run until it is resolved: inspect the database, then run `retort resolve {id} --applied` if everything the {} does is in place, or `retort resolve {id} --rolled-back` once you have undone it",
+            f.direction
+        ),
+        Aftermath::Partial { reason, recorded: Err(e) } => format!(
+            "{reason}, so what it did before failing may still be in the database, and recording the failure failed too ({e}): check the database by hand before running again"
+        ),
+        Aftermath::RollbackFailed(e) => format!(
+            "the rollback failed too ({e}): check the database by hand before running again"
+        ),
+    });
     out.push_str(&applied_note(&f.applied));
     out
 }
@@ -180,6 +242,16 @@ pub struct Runner<'a> {
     catalog: &'a Catalog,
     table: &'a VersionTable,
     sink: Option<Sink>,
+}
+
+/// The per-step context a failure report needs.
+struct Step<'p> {
+    id: &'p str,
+    info: &'p RevisionInfo,
+    direction: Direction,
+    mode: TransactionMode,
+    /// Whether the step's statements run inside a transaction (its own or the run's).
+    in_transaction: bool,
 }
 
 impl<'a> Runner<'a> {
@@ -213,104 +285,234 @@ impl<'a> Runner<'a> {
     pub async fn run(
         &mut self,
         plan: &Plan,
+        mode: TransactionMode,
         observer: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
+        let dialect = self.sink().dialect();
+        let whole_run = mode == TransactionMode::All && !plan.steps.is_empty();
+        if mode == TransactionMode::All {
+            self.check_all_mode(plan)?;
+        }
+        if whole_run {
+            let first = plan.steps[0].clone();
+            self.sink()
+                .execute(dialect.begin(), &[])
+                .await
+                .map_err(|error| RunError::Bookkeeping {
+                    id: first,
+                    action: "BEGIN",
+                    error,
+                    applied: Vec::new(),
+                })?;
+        }
         let mut done: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
         for (index, id) in plan.steps.iter().enumerate() {
             let entry = self
                 .catalog
                 .get(id)
                 .expect("plans only name revisions of the catalog");
-            let info = &entry.info;
+            let step = Step {
+                id,
+                info: &entry.info,
+                direction: plan.direction,
+                mode,
+                in_transaction: whole_run || entry.info.transactional,
+            };
             observer(Event::Started {
                 index: index + 1,
                 total: plan.steps.len(),
                 id,
-                message: &info.message,
+                message: &entry.info.message,
                 direction: plan.direction,
             });
-            let applied = || done.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
-            let bookkeeping = |action, error| RunError::Bookkeeping {
-                id: id.clone(),
-                action,
-                error,
-                applied: applied(),
-            };
-            let sink = self.sink();
-            sink.comment(&step_comment(plan.direction, info));
-            let dialect = sink.dialect();
-            if info.transactional {
-                sink.execute(dialect.begin(), &[])
-                    .await
-                    .map_err(|e| bookkeeping("BEGIN", e))?;
-            }
-            let sink = self.sink.take().expect("the sink is back after every step");
-            let outcome = self
-                .sandbox
-                .call(&entry.component, plan.direction, sink)
-                .await;
-            self.sink = Some(outcome.sink);
-            for line in &outcome.logs {
-                observer(Event::Log { id, line });
-            }
-            if outcome.result != CallResult::Completed {
-                let rollback_error = if info.transactional {
-                    self.sink().execute("ROLLBACK", &[]).await.err()
-                } else {
-                    None
-                };
-                return Err(RunError::Revision(Box::new(RevisionFailure {
-                    id: id.clone(),
-                    direction: plan.direction,
-                    mode: self.sink().mode(),
-                    result: outcome.result,
-                    statement: outcome.last_failure,
-                    stderr: outcome.stderr,
-                    rolled_back: info.transactional,
-                    rollback_error,
-                    applied: applied(),
-                })));
-            }
-            let table = self.table;
-            let sink = self.sink();
-            let recorded = match plan.direction {
-                Direction::Upgrade => {
-                    let duration = match sink.mode() {
-                        Mode::Online => Some(outcome.elapsed.as_millis() as i64),
-                        Mode::Offline => None,
-                    };
-                    table.insert(sink, id, &entry.sha256, duration).await
-                }
-                Direction::Downgrade => table.delete(sink, id).await,
-            };
-            if let Err(e) = recorded {
-                if info.transactional {
-                    let _ = sink.execute("ROLLBACK", &[]).await;
-                }
-                return Err(bookkeeping("recording the version row", e));
-            }
-            if info.transactional {
-                sink.execute("COMMIT", &[])
-                    .await
-                    .map_err(|e| bookkeeping("COMMIT", e))?;
-            }
+            let report = self.step(&step, &done, observer).await?;
             observer(Event::Finished {
                 id,
                 direction: plan.direction,
-                elapsed: outcome.elapsed,
-                statements: outcome.statements,
+                elapsed: report.elapsed,
+                statements: report.statements,
             });
-            done.push(StepReport {
-                id: id.clone(),
-                elapsed: outcome.elapsed,
-                statements: outcome.statements,
-            });
+            done.push(report);
+        }
+        if whole_run {
+            let last = plan.steps[plan.steps.len() - 1].clone();
+            self.sink()
+                .execute("COMMIT", &[])
+                .await
+                .map_err(|error| RunError::Bookkeeping {
+                    id: last,
+                    action: "COMMIT of the run",
+                    error,
+                    applied: Vec::new(),
+                })?;
         }
         Ok(done)
     }
+
+    /// `all` needs DDL that rolls back, and revisions that accept a transaction.
+    fn check_all_mode(&mut self, plan: &Plan) -> Result<(), RunError> {
+        let dialect = self.sink().dialect();
+        if !dialect.transactional_ddl() {
+            return Err(RunError::Mode(format!(
+                "--transaction-mode all needs DDL that can be rolled back, which {dialect} does not have (it commits each DDL statement at once); use --transaction-mode per-revision"
+            )));
+        }
+        let outside: Vec<&str> = plan
+            .steps
+            .iter()
+            .filter(|id| self.catalog.get(id).is_some_and(|e| !e.info.transactional))
+            .map(String::as_str)
+            .collect();
+        if !outside.is_empty() {
+            return Err(RunError::Mode(format!(
+                "--transaction-mode all cannot include {}: it must run outside a transaction (transactional: false); run the plan with --transaction-mode per-revision",
+                outside.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// One revision: its transaction (in per-revision mode), the call, the version row.
+    async fn step(
+        &mut self,
+        step: &Step<'_>,
+        done: &[StepReport],
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<StepReport, RunError> {
+        let own_transaction = step.mode == TransactionMode::PerRevision && step.info.transactional;
+        let applied = || match step.mode {
+            TransactionMode::PerRevision => done.iter().map(|s| s.id.clone()).collect(),
+            TransactionMode::All => Vec::new(),
+        };
+        let bookkeeping = |action, error| RunError::Bookkeeping {
+            id: step.id.to_string(),
+            action,
+            error,
+            applied: applied(),
+        };
+        let sink = self.sink();
+        sink.comment(&step_comment(step.direction, step.info));
+        let dialect = sink.dialect();
+        if own_transaction {
+            sink.execute(dialect.begin(), &[])
+                .await
+                .map_err(|e| bookkeeping("BEGIN", e))?;
+        }
+        let entry = self.catalog.get(step.id).expect("planned ids exist");
+        let sink = self.sink.take().expect("the sink is back after every step");
+        let (sink, outcome) = self
+            .sandbox
+            .call(&entry.component, step.direction, sink)
+            .await;
+        self.sink = Some(sink);
+        for line in &outcome.logs {
+            observer(Event::Log { id: step.id, line });
+        }
+        if outcome.result != CallResult::Completed {
+            let aftermath = self.aftermath(step, &outcome).await;
+            return Err(RunError::Revision(Box::new(RevisionFailure {
+                id: step.id.to_string(),
+                direction: step.direction,
+                result: outcome.result,
+                statement: outcome.last_failure,
+                stderr: outcome.stderr,
+                aftermath,
+                applied: applied(),
+            })));
+        }
+        let table = self.table;
+        let sink = self.sink();
+        let recorded = match step.direction {
+            Direction::Upgrade => {
+                let duration = match sink.mode() {
+                    Mode::Online => Some(outcome.elapsed.as_millis() as i64),
+                    Mode::Offline => None,
+                };
+                table.insert(sink, step.id, &entry.sha256, duration).await
+            }
+            Direction::Downgrade => table.delete(sink, step.id).await,
+        };
+        if let Err(e) = recorded {
+            if own_transaction {
+                let _ = sink.execute("ROLLBACK", &[]).await;
+            } else if !step.in_transaction && outcome.succeeded > 0 {
+                // Its work is done and cannot be undone, but is not recorded.
+                let message =
+                    format!("the revision completed but its version row could not be written: {e}");
+                let _ = self.record_failure(step, None, &message).await;
+            }
+            return Err(bookkeeping("recording the version row", e));
+        }
+        if own_transaction {
+            self.sink()
+                .execute("COMMIT", &[])
+                .await
+                .map_err(|e| bookkeeping("COMMIT", e))?;
+        }
+        Ok(StepReport {
+            id: step.id.to_string(),
+            elapsed: outcome.elapsed,
+            statements: outcome.statements,
+        })
+    }
+
+    /// Rolls back what can be, records what cannot, and says which it was.
+    async fn aftermath(&mut self, step: &Step<'_>, outcome: &Outcome) -> Aftermath {
+        if self.sink().mode() == Mode::Offline {
+            return Aftermath::NoScript;
+        }
+        let broken = self.sink().is_broken();
+        let mut rollback_error = None;
+        if step.in_transaction && !broken {
+            rollback_error = self.sink().execute("ROLLBACK", &[]).await.err();
+        }
+        let partial = if step.in_transaction {
+            outcome.implicit_commit.then_some(
+                "it failed part-way on MySQL/MariaDB, which commits each DDL statement at once",
+            )
+        } else {
+            (outcome.succeeded > 0 || outcome.implicit_commit)
+                .then_some("it ran outside a transaction (transactional: false)")
+        };
+        if let Some(reason) = partial {
+            let error = match &outcome.result {
+                CallResult::Returned(m) | CallResult::Trapped(m) => m.clone(),
+                CallResult::Completed => String::new(),
+            };
+            let statement = outcome.last_failure.as_ref().map(|f| f.sql.as_str());
+            let recorded = self.record_failure(step, statement, &error).await;
+            return Aftermath::Partial { reason, recorded };
+        }
+        if broken {
+            return Aftermath::ConnectionLost;
+        }
+        match rollback_error {
+            Some(e) => Aftermath::RollbackFailed(e),
+            None if step.mode == TransactionMode::All => Aftermath::RunRolledBack,
+            None => Aftermath::RolledBack,
+        }
+    }
+
+    async fn record_failure(
+        &mut self,
+        step: &Step<'_>,
+        statement: Option<&str>,
+        error: &str,
+    ) -> Result<String, String> {
+        let table = self.table;
+        let sink = self.sink();
+        if sink.is_broken() {
+            sink.reconnect().await.map_err(|e| e.to_string())?;
+        }
+        table
+            .record_failure(sink, step.id, &step.direction.to_string(), statement, error)
+            .await
+            .map(|()| table.failures_name())
+            .map_err(|e| e.to_string())
+    }
 }
 
-fn step_comment(direction: Direction, info: &crate::sandbox::RevisionInfo) -> String {
+fn step_comment(direction: Direction, info: &RevisionInfo) -> String {
     let parents = if info.down_revisions.is_empty() {
         "(base)".to_string()
     } else {

@@ -28,6 +28,21 @@ pub struct AppliedRevision {
     pub duration_ms: Option<i64>,
 }
 
+/// A revision that failed part-way and may have left changes behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedFailure {
+    /// The revision id.
+    pub id: String,
+    /// `upgrade` or `downgrade`.
+    pub direction: String,
+    /// When it failed (database time).
+    pub failed_at: String,
+    /// The statement the database refused, if one was.
+    pub statement: Option<String>,
+    /// What went wrong.
+    pub error: String,
+}
+
 /// The version table of one database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionTable {
@@ -38,7 +53,8 @@ impl VersionTable {
     /// A version table with a validated name.
     pub fn new(name: &str) -> Result<Self, BadTableName> {
         let mut chars = name.chars();
-        let ok = name.len() <= 63
+        // 54 leaves room for the `_failures` table beside it within PostgreSQL's 63.
+        let ok = name.len() <= 54
             && chars
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
@@ -124,6 +140,85 @@ impl VersionTable {
             .collect()
     }
 
+    /// The table of failures that may have left changes behind: `<name>_failures`.
+    pub fn failures_name(&self) -> String {
+        format!("{}_failures", self.name)
+    }
+
+    /// Records that `id` failed part-way; replaces an older record for it.
+    pub async fn record_failure(
+        &self,
+        sink: &mut Sink,
+        id: &str,
+        direction: &str,
+        statement: Option<&str>,
+        error: &str,
+    ) -> Result<(), DbError> {
+        let dialect = sink.dialect();
+        let table = dialect.quote_ident(&self.failures_name());
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    direction VARCHAR(16) NOT NULL,\n    failed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    statement TEXT,\n    error TEXT NOT NULL\n)"
+        );
+        sink.execute(&create, &[]).await?;
+        let delete = format!("DELETE FROM {table} WHERE revision_id = $1");
+        sink.execute(&delete, &[Value::Text(id.into())]).await?;
+        let insert = format!(
+            "INSERT INTO {table} (revision_id, direction, statement, error) VALUES ($1, $2, $3, $4)"
+        );
+        let params = [
+            Value::Text(id.into()),
+            Value::Text(direction.into()),
+            statement.map_or(Value::Null, |s| Value::Text(s.into())),
+            Value::Text(error.into()),
+        ];
+        sink.execute(&insert, &params).await.map(drop)
+    }
+
+    /// Every recorded failure; empty when there is no failures table.
+    pub async fn failures(&self, sink: &mut Sink) -> Result<Vec<RecordedFailure>, DbError> {
+        let dialect = sink.dialect();
+        let name = self.failures_name();
+        let exists = sink
+            .query(dialect.table_exists_query(), &[Value::Text(name.clone())])
+            .await?;
+        if exists.values.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT revision_id, direction, {}, statement, error FROM {} ORDER BY revision_id",
+            dialect.timestamp_as_text("failed_at"),
+            dialect.quote_ident(&name)
+        );
+        let text = |v: &Value| match v {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        };
+        Ok(sink
+            .query(&sql, &[])
+            .await?
+            .values
+            .iter()
+            .map(|row| RecordedFailure {
+                id: row.first().and_then(text).unwrap_or_default(),
+                direction: row.get(1).and_then(text).unwrap_or_default(),
+                failed_at: row.get(2).and_then(text).unwrap_or_default(),
+                statement: row.get(3).and_then(text),
+                error: row.get(4).and_then(text).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Forgets the recorded failure of `id`.
+    pub async fn clear_failure(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
+        let sql = format!(
+            "DELETE FROM {} WHERE revision_id = $1",
+            sink.dialect().quote_ident(&self.failures_name())
+        );
+        sink.execute(&sql, &[Value::Text(id.into())])
+            .await
+            .map(drop)
+    }
+
     /// Records `id` as applied.
     pub async fn insert(
         &self,
@@ -161,7 +256,7 @@ mod tests {
     fn names_are_validated() {
         assert!(VersionTable::new("retort_version").is_ok());
         assert!(VersionTable::new("_v2").is_ok());
-        for bad in ["", "1abc", "a-b", "a;drop", "x".repeat(64).as_str()] {
+        for bad in ["", "1abc", "a-b", "a;drop", "x".repeat(55).as_str()] {
             assert!(VersionTable::new(bad).is_err(), "{bad}");
         }
     }

@@ -65,11 +65,9 @@ pub enum CallResult {
     Trapped(String),
 }
 
-/// Everything a call produced, including the sink it borrowed.
+/// Everything a call produced besides the sink it borrowed.
 #[derive(Debug)]
 pub struct Outcome {
-    /// The sink, handed back.
-    pub sink: Sink,
     /// How the call ended.
     pub result: CallResult,
     /// What the revision logged.
@@ -78,6 +76,11 @@ pub struct Outcome {
     pub last_failure: Option<FailedStatement>,
     /// How many statements the revision sent (or recorded).
     pub statements: u64,
+    /// How many of them the database accepted.
+    pub succeeded: u64,
+    /// Whether a statement that commits on its own (DDL on MySQL) was run,
+    /// successfully or as part of a failing script.
+    pub implicit_commit: bool,
     /// What the revision wrote to stderr (a Rust panic message, say), trimmed.
     pub stderr: String,
     /// Wall-clock time of instantiation and the call.
@@ -92,6 +95,8 @@ struct HostState {
     logs: Vec<LogLine>,
     last_failure: Option<FailedStatement>,
     statements: u64,
+    succeeded: u64,
+    implicit_commit: bool,
 }
 
 impl WasiView for HostState {
@@ -110,11 +115,24 @@ impl HostState {
         })
     }
 
-    fn record(&mut self, sql: &str, error: &DbError) {
-        self.last_failure = Some(FailedStatement {
-            sql: sql.to_string(),
-            error: error.clone(),
-        });
+    /// Keeps what a run's failure report and its dirty-state decision need.
+    fn account<T>(&mut self, sql: &str, params: &[Value], result: &Result<T, DbError>) {
+        let dialect = self.sink.as_ref().map(Sink::dialect);
+        let commits = dialect.is_some_and(|d| d.commits_implicitly(sql));
+        match result {
+            Ok(_) => {
+                self.succeeded += 1;
+                self.implicit_commit |= commits;
+            }
+            Err(error) => {
+                // A failing script may have run (and committed) its first statements.
+                self.implicit_commit |= commits && params.is_empty();
+                self.last_failure = Some(FailedStatement {
+                    sql: sql.to_string(),
+                    error: error.clone(),
+                });
+            }
+        }
     }
 }
 
@@ -145,9 +163,7 @@ impl database::Host for HostState {
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
         self.statements += 1;
         let result = self.sink()?.execute(&sql, &params).await;
-        if let Err(e) = &result {
-            self.record(&sql, e);
-        }
+        self.account(&sql, &params, &result);
         Ok(result.map_err(to_wit_error))
     }
 
@@ -159,9 +175,7 @@ impl database::Host for HostState {
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
         self.statements += 1;
         let result = self.sink()?.query(&sql, &params).await;
-        if let Err(e) = &result {
-            self.record(&sql, e);
-        }
+        self.account(&sql, &params, &result);
         Ok(result
             .map(|rows| types::Rows {
                 columns: rows.columns,
@@ -268,6 +282,8 @@ impl Sandbox {
             logs: Vec::new(),
             last_failure: None,
             statements: 0,
+            succeeded: 0,
+            implicit_commit: false,
         };
         (Store::new(&self.engine, state), stderr)
     }
@@ -290,8 +306,14 @@ impl Sandbox {
         })
     }
 
-    /// Runs `upgrade` or `downgrade` in a fresh store, sending statements to `sink`.
-    pub async fn call(&self, component: &Component, direction: Direction, sink: Sink) -> Outcome {
+    /// Runs `upgrade` or `downgrade` in a fresh store, sending statements to
+    /// `sink`, and hands the sink back with what the call produced.
+    pub async fn call(
+        &self,
+        component: &Component,
+        direction: Direction,
+        sink: Sink,
+    ) -> (Sink, Outcome) {
         let started = Instant::now();
         let (mut store, stderr) = self.store(Some(sink));
         let result = async {
@@ -310,17 +332,20 @@ impl Sandbox {
             Err(trap) => CallResult::Trapped(describe(&trap)),
         };
         let state = store.into_data();
-        Outcome {
-            sink: state.sink.expect("the sink is only taken out here"),
+        let sink = state.sink.expect("the sink is only taken out here");
+        let outcome = Outcome {
             result,
             logs: state.logs,
             last_failure: state.last_failure,
             statements: state.statements,
+            succeeded: state.succeeded,
+            implicit_commit: state.implicit_commit,
             stderr: String::from_utf8_lossy(&stderr.contents())
                 .trim()
                 .to_string(),
             elapsed,
-        }
+        };
+        (sink, outcome)
     }
 }
 

@@ -2,9 +2,11 @@
 //! connection ([`OnlineSink`]) or into a script ([`Recorder`]). Nothing else
 //! in Retort knows which one it is talking to.
 
+mod lock;
 mod offline;
 mod online;
 
+pub use lock::LockError;
 pub use offline::Recorder;
 pub use online::{ConnectError, OnlineSink};
 
@@ -62,6 +64,38 @@ impl Sink {
         match self {
             Sink::Online(s) => s.query(sql, params).await,
             Sink::Offline(r) => r.query(sql),
+        }
+    }
+
+    /// Whether the connection was lost (never true offline).
+    pub fn is_broken(&self) -> bool {
+        matches!(self, Sink::Online(s) if s.is_broken())
+    }
+
+    /// Takes the migration lock for `table` (offline there is nothing to lock).
+    pub async fn lock(
+        &mut self,
+        table: &str,
+        timeout: std::time::Duration,
+    ) -> Result<(), LockError> {
+        match self {
+            Sink::Online(s) => s.lock(table, timeout).await,
+            Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    /// Releases the migration lock.
+    pub async fn unlock(&mut self, table: &str) {
+        if let Sink::Online(s) = self {
+            s.unlock(table).await;
+        }
+    }
+
+    /// Opens a fresh connection after the old one was lost.
+    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        match self {
+            Sink::Online(s) => s.reconnect().await,
+            Sink::Offline(_) => Ok(()),
         }
     }
 

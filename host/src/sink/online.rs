@@ -3,7 +3,10 @@
 use std::str::FromStr;
 
 use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlConnection, MySqlRow};
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, Postgres};
+use sqlx::postgres::types::Oid;
+use sqlx::postgres::{
+    PgArgumentBuffer, PgConnectOptions, PgConnection, PgRow, PgTypeInfo, Postgres,
+};
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqliteRow};
 use sqlx::{
     AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Row, TypeInfo, ValueRef,
@@ -24,11 +27,11 @@ pub struct ConnectError {
 
 /// Builds a prepared query for driver `$db` with every value bound in order.
 macro_rules! bind_all {
-    ($db:ty, $sql:expr, $values:expr) => {{
+    ($db:ty, $sql:expr, $values:expr, $null:expr) => {{
         let mut query = sqlx::query::<$db>(AssertSqlSafe($sql.to_string()));
         for value in $values.iter() {
             query = match value {
-                Value::Null => query.bind(None::<String>),
+                Value::Null => query.bind($null),
                 Value::Boolean(b) => query.bind(*b),
                 Value::Integer(i) => query.bind(*i),
                 Value::Float(x) => query.bind(*x),
@@ -41,7 +44,7 @@ macro_rules! bind_all {
 }
 
 #[derive(Debug)]
-enum Connection {
+pub(super) enum Connection {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
     Mysql(MySqlConnection),
@@ -50,13 +53,25 @@ enum Connection {
 /// Sends statements to a live database over one connection.
 #[derive(Debug)]
 pub struct OnlineSink {
-    conn: Connection,
+    pub(super) conn: Connection,
+    /// Set once the connection itself failed (not a statement): nothing more
+    /// can be sent, and the server has rolled back any open transaction.
+    broken: bool,
+    /// The SQLite database file, for the lock file beside it.
+    pub(super) sqlite_file: Option<std::path::PathBuf>,
+    /// The held SQLite lock file.
+    pub(super) lock_file: Option<std::fs::File>,
+    /// What was connected to, for [`OnlineSink::reconnect`].
+    url: String,
+    schema: Option<String>,
 }
 
 impl OnlineSink {
     /// Opens one connection to `url` (`sqlite:`, `postgres://`, `mysql://` or
-    /// `mariadb://`). A SQLite file is created if it does not exist.
-    pub async fn connect(url: &str) -> Result<OnlineSink, ConnectError> {
+    /// `mariadb://`). A SQLite file is created if it does not exist. With a
+    /// `schema` (PostgreSQL only), the schema is created if missing and becomes
+    /// the `search_path`, so the version table and unqualified names live there.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<OnlineSink, ConnectError> {
         let fail = |reason: String| ConnectError {
             url: redact(url),
             reason,
@@ -67,17 +82,40 @@ impl OnlineSink {
                     .into(),
             )
         })?;
+        if schema.is_some() && dialect != Dialect::Postgres {
+            return Err(fail(format!(
+                "a schema is a PostgreSQL setting; on {dialect} put the database name in the URL instead"
+            )));
+        }
+        let mut sqlite_file = None;
         let conn = match dialect {
             Dialect::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(|e| fail(e.to_string()))?
                     .create_if_missing(true)
                     .foreign_keys(true);
+                let file = options.get_filename();
+                if !url.contains("memory") && file.as_os_str() != ":memory:" {
+                    sqlite_file = Some(file.to_path_buf());
+                }
                 Connection::Sqlite(options.connect().await.map_err(|e| fail(e.to_string()))?)
             }
             Dialect::Postgres => {
-                let options = PgConnectOptions::from_str(url).map_err(|e| fail(e.to_string()))?;
-                Connection::Postgres(options.connect().await.map_err(|e| fail(e.to_string()))?)
+                let options = PgConnectOptions::from_str(url)
+                    .map_err(|e| fail(e.to_string()))?
+                    .application_name("retort");
+                let mut conn = options.connect().await.map_err(|e| fail(e.to_string()))?;
+                if let Some(schema) = schema {
+                    let quoted = Dialect::Postgres.quote_ident(schema);
+                    let sql = format!(
+                        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
+                    );
+                    sqlx::raw_sql(AssertSqlSafe(sql))
+                        .execute(&mut conn)
+                        .await
+                        .map_err(|e| fail(format!("cannot use schema {schema:?}: {e}")))?;
+                }
+                Connection::Postgres(conn)
             }
             Dialect::Mysql => {
                 let url = match url.strip_prefix("mariadb:") {
@@ -89,7 +127,39 @@ impl OnlineSink {
                 Connection::Mysql(options.connect().await.map_err(|e| fail(e.to_string()))?)
             }
         };
-        Ok(OnlineSink { conn })
+        Ok(OnlineSink {
+            conn,
+            broken: false,
+            sqlite_file,
+            lock_file: None,
+            url: url.to_string(),
+            schema: schema.map(str::to_string),
+        })
+    }
+
+    /// Replaces a lost connection with a new one to the same database. A held
+    /// SQLite lock file stays held; server-side locks were lost with the session.
+    pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
+        let fresh = OnlineSink::connect(&self.url, self.schema.as_deref()).await?;
+        self.conn = fresh.conn;
+        self.broken = false;
+        Ok(())
+    }
+
+    /// Whether the connection itself has failed (as opposed to a statement).
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Turns a driver error into a [`DbError`], noting a lost connection.
+    pub(super) fn fail(&mut self, e: sqlx::Error) -> DbError {
+        if !matches!(
+            e,
+            sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. }
+        ) {
+            self.broken = true;
+        }
+        db_error(e)
     }
 
     /// The connected database's dialect.
@@ -110,27 +180,27 @@ impl OnlineSink {
                 Connection::Postgres(c) => raw.execute(c).await.map(|r| r.rows_affected()),
                 Connection::Mysql(c) => raw.execute(c).await.map(|r| r.rows_affected()),
             };
-            return result.map_err(db_error);
+            return result.map_err(|e| self.fail(e));
         }
         let (sql, ordered) = self
             .dialect()
             .translate(sql, params)
             .map_err(|e| DbError::host(e.to_string()))?;
         let result = match &mut self.conn {
-            Connection::Sqlite(c) => bind_all!(Sqlite, &sql, &ordered)
+            Connection::Sqlite(c) => bind_all!(Sqlite, &sql, &ordered, None::<String>)
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected()),
-            Connection::Postgres(c) => bind_all!(Postgres, &sql, &ordered)
+            Connection::Postgres(c) => bind_all!(Postgres, &sql, &ordered, UntypedNull)
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected()),
-            Connection::Mysql(c) => bind_all!(MySql, &sql, &ordered)
+            Connection::Mysql(c) => bind_all!(MySql, &sql, &ordered, None::<String>)
                 .execute(c)
                 .await
                 .map(|r| r.rows_affected()),
         };
-        result.map_err(db_error)
+        result.map_err(|e| self.fail(e))
     }
 
     pub(super) async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
@@ -138,32 +208,24 @@ impl OnlineSink {
             .dialect()
             .translate(sql, params)
             .map_err(|e| DbError::host(e.to_string()))?;
-        match &mut self.conn {
-            Connection::Sqlite(c) => {
-                let rows = bind_all!(Sqlite, &sql, &ordered)
-                    .fetch_all(c)
-                    .await
-                    .map_err(db_error)?;
-                collect(&rows, sqlite_row)
-            }
-            Connection::Postgres(c) => {
-                let rows = bind_all!(Postgres, &sql, &ordered)
-                    .fetch_all(c)
-                    .await
-                    .map_err(db_error)?;
-                collect(&rows, postgres_row)
-            }
-            Connection::Mysql(c) => {
-                let rows = bind_all!(MySql, &sql, &ordered)
-                    .fetch_all(c)
-                    .await
-                    .map_err(db_error)?;
-                collect(&rows, mysql_row)
-            }
-        }
+        let result = match &mut self.conn {
+            Connection::Sqlite(c) => bind_all!(Sqlite, &sql, &ordered, None::<String>)
+                .fetch_all(c)
+                .await
+                .map(|rows| collect(&rows, sqlite_row)),
+            Connection::Postgres(c) => bind_all!(Postgres, &sql, &ordered, UntypedNull)
+                .fetch_all(c)
+                .await
+                .map(|rows| collect(&rows, postgres_row)),
+            Connection::Mysql(c) => bind_all!(MySql, &sql, &ordered, None::<String>)
+                .fetch_all(c)
+                .await
+                .map(|rows| collect(&rows, mysql_row)),
+        };
+        result.map_err(|e| self.fail(e))?
     }
 
-    /// Closes the connection cleanly.
+    /// Closes the connection cleanly (releasing any lock it holds).
     pub async fn close(self) -> Result<(), DbError> {
         match self.conn {
             Connection::Sqlite(c) => c.close().await,
@@ -171,6 +233,26 @@ impl OnlineSink {
             Connection::Mysql(c) => c.close().await,
         }
         .map_err(db_error)
+    }
+}
+
+/// A NULL parameter with no declared type (OID 0), so PostgreSQL infers its
+/// type from the statement as it does for a literal NULL. A typed NULL
+/// (`Option::<String>::None`) would be refused for a non-text column.
+struct UntypedNull;
+
+impl sqlx::Type<Postgres> for UntypedNull {
+    fn type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(Oid(0))
+    }
+}
+
+impl sqlx::Encode<'_, Postgres> for UntypedNull {
+    fn encode_by_ref(
+        &self,
+        _buf: &mut PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Ok(sqlx::encode::IsNull::Yes)
     }
 }
 

@@ -10,6 +10,8 @@ impl Revision for Posts {
 
     fn upgrade(db: &Db) -> Result<()> {
         // Several statements in one call: how a team ports an existing .sql file.
+        // The explicit index on user_id keeps MySQL from tying the foreign key
+        // to the index revision 4 adds (and then refusing to drop it).
         db.execute(
             "CREATE TABLE posts (
                 id INTEGER NOT NULL PRIMARY KEY,
@@ -19,6 +21,7 @@ impl Revision for Posts {
                 published_at VARCHAR(32),
                 FOREIGN KEY (user_id) REFERENCES users (id)
             );
+            CREATE INDEX ix_posts_user ON posts (user_id);
             INSERT INTO posts (id, user_id, title, body, published_at)
                 VALUES (1, 1, 'Hello, world', 'Our first post; it says ''hi''.', '2026-01-01T00:00:00Z');",
             &[],
@@ -27,6 +30,7 @@ impl Revision for Posts {
     }
 
     fn downgrade(db: &Db) -> Result<()> {
+        // Dropping the table drops its indexes too.
         db.execute("DROP TABLE posts", &[])?;
         Ok(())
     }

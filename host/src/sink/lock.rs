@@ -1,0 +1,218 @@
+//! The migration lock: one run at a time per database and version table.
+//!
+//! PostgreSQL: a session advisory lock keyed by a hash of the schema and the
+//! version table. MySQL/MariaDB: `GET_LOCK` on a name hashed from the database
+//! and the version table. SQLite: an exclusive OS lock on a file beside the
+//! database (`<file>.retort-lock`), released by the OS if the process dies.
+//! PostgreSQL and MySQL release session locks when the connection ends, so a
+//! crashed run never leaves a lock behind either.
+
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::{AssertSqlSafe, Row};
+
+use super::online::{Connection, OnlineSink};
+
+/// The lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another run held it for longer than the timeout.
+    #[error(
+        "waited {}s for the migration lock, held by {}: another retort run is migrating this database; retry when it is done, raise --lock-timeout, or pass --no-lock for a database that cannot lock",
+        .waited.as_secs_f64().round(),
+        .holder.as_deref().unwrap_or("another session")
+    )]
+    Timeout {
+        /// How long this run waited.
+        waited: Duration,
+        /// Who holds it, as far as the database says.
+        holder: Option<String>,
+    },
+    /// Taking the lock failed for another reason.
+    #[error("cannot take the migration lock: {0}")]
+    Failed(String),
+}
+
+const POLL: Duration = Duration::from_millis(100);
+
+const PG_KEY: &str = "hashtextextended(current_schema() || '.' || $1, 0)";
+
+const MYSQL_NAME: &str = "CONCAT('retort:', LEFT(SHA2(CONCAT(DATABASE(), '.', ?), 256), 40))";
+
+impl OnlineSink {
+    /// Takes the migration lock for version table `table`, waiting up to `timeout`.
+    pub async fn lock(&mut self, table: &str, timeout: Duration) -> Result<(), LockError> {
+        let failed = |e: sqlx::Error| LockError::Failed(e.to_string());
+        let started = Instant::now();
+        match &mut self.conn {
+            Connection::Postgres(c) => loop {
+                let sql = format!("SELECT pg_try_advisory_lock({PG_KEY})");
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(table)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(failed)?;
+                if row.try_get::<bool, _>(0).map_err(failed)? {
+                    return Ok(());
+                }
+                if started.elapsed() >= timeout {
+                    let holder = postgres_holder(c, table).await;
+                    return Err(LockError::Timeout {
+                        waited: started.elapsed(),
+                        holder,
+                    });
+                }
+                tokio::time::sleep(POLL).await;
+            },
+            Connection::Mysql(c) => {
+                let sql = format!("SELECT GET_LOCK({MYSQL_NAME}, ?)");
+                let row = sqlx::query(AssertSqlSafe(sql))
+                    .bind(table)
+                    .bind(timeout.as_secs_f64().ceil() as i64)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(failed)?;
+                match row.try_get::<Option<i64>, _>(0).map_err(failed)? {
+                    Some(1) => Ok(()),
+                    Some(_) => Err(LockError::Timeout {
+                        waited: started.elapsed(),
+                        holder: mysql_holder(c, table).await,
+                    }),
+                    None => Err(LockError::Failed("GET_LOCK returned NULL".into())),
+                }
+            }
+            Connection::Sqlite(_) => {
+                let Some(db) = self.sqlite_file.clone() else {
+                    return Ok(()); // an in-memory database has no other users
+                };
+                let file = lock_file(&db, timeout).await?;
+                self.lock_file = Some(file);
+                Ok(())
+            }
+        }
+    }
+
+    /// Releases the migration lock (closing the connection releases it too).
+    pub async fn unlock(&mut self, table: &str) {
+        let result = match &mut self.conn {
+            Connection::Postgres(c) => {
+                let sql = format!("SELECT pg_advisory_unlock({PG_KEY})");
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(table)
+                    .execute(&mut *c)
+                    .await
+                    .map(drop)
+            }
+            Connection::Mysql(c) => {
+                let sql = format!("SELECT RELEASE_LOCK({MYSQL_NAME})");
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(table)
+                    .execute(&mut *c)
+                    .await
+                    .map(drop)
+            }
+            Connection::Sqlite(_) => {
+                self.lock_file = None;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!("releasing the migration lock: {e}");
+        }
+    }
+}
+
+async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT a.pid::bigint, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
+                to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+           AND ((l.classid::bigint << 32) | l.objid::bigint) = {PG_KEY}"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(table)
+        .fetch_optional(c)
+        .await
+        .ok()??;
+    let pid: i64 = row.try_get(0).ok()?;
+    let app: String = row.try_get(1).ok()?;
+    let from: String = row.try_get(2).ok()?;
+    let since: String = row.try_get(3).ok()?;
+    Some(format!(
+        "PostgreSQL backend pid {pid} ({app}) from {from}, connected since {since}"
+    ))
+}
+
+async fn mysql_holder(c: &mut sqlx::MySqlConnection, table: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({MYSQL_NAME})"
+    );
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(table)
+        .fetch_optional(c)
+        .await
+        .ok()??;
+    let id: u64 = row.try_get(0).ok()?;
+    let user: String = row.try_get(1).ok()?;
+    let host: String = row.try_get(2).ok()?;
+    let time: i64 = row.try_get(3).ok()?;
+    Some(format!("connection {id} ({user}@{host}), busy for {time}s"))
+}
+
+/// Takes an exclusive lock on `<db>.retort-lock`, polling until `timeout`,
+/// and writes who holds it into the file for those who wait.
+async fn lock_file(db: &Path, timeout: Duration) -> Result<std::fs::File, LockError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".retort-lock");
+    let path = std::path::PathBuf::from(name);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LockError::Failed(format!("cannot open {}: {e}", path.display())))?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(LockError::Failed(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        if started.elapsed() >= timeout {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(LockError::Timeout {
+                waited: started.elapsed(),
+                holder: Some(if holder.is_empty() {
+                    format!("the process locking {}", path.display())
+                } else {
+                    format!("{holder} (lock file {})", path.display())
+                }),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let note = format!("retort pid {} since unix time {since}", std::process::id());
+    let written = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| file.write_all(note.as_bytes()));
+    if let Err(e) = written {
+        tracing::debug!("writing the lock holder note: {e}");
+    }
+    Ok(file)
+}
