@@ -67,6 +67,20 @@ impl Scratch {
         Project::open(self.config()).await.expect("project opens")
     }
 
+    /// Opens the project against `url`, with further overrides.
+    pub async fn project_at(&self, url: &str, overrides: Overrides) -> Project {
+        let config = Config::load_with_env(
+            &Overrides {
+                database_url: Some(url.to_string()),
+                migrations: Some(self.migrations.clone()),
+                ..overrides
+            },
+            &|_| None,
+        )
+        .expect("config");
+        Project::open(config).await.expect("project opens")
+    }
+
     /// Runs `sql` on the default database with the sqlite3 CLI.
     pub fn sql(&self, sql: &str) -> String {
         sqlite3(&self.db("app.db"), sql)
@@ -154,9 +168,10 @@ pub fn retort_bin() -> PathBuf {
     bin
 }
 
-/// Runs the CLI in `cwd` with a clean environment.
-pub fn retort(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(retort_bin())
+/// The CLI as a command in `cwd` with a clean environment, ready to run.
+pub fn retort_command(cwd: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(retort_bin());
+    command
         .current_dir(cwd)
         .args(args)
         .env_remove("DATABASE_URL")
@@ -164,9 +179,16 @@ pub fn retort(cwd: &Path, args: &[&str]) -> Output {
         .env_remove("RETORT_CONFIG")
         .env_remove("RETORT_MIGRATIONS")
         .env_remove("RETORT_VERSION_TABLE")
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("retort runs")
+        .env_remove("RETORT_SCHEMA")
+        .env_remove("RETORT_LOCK_TIMEOUT")
+        .env_remove("RETORT_TRANSACTION_MODE")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// Runs the CLI in `cwd` with a clean environment.
+pub fn retort(cwd: &Path, args: &[&str]) -> Output {
+    retort_command(cwd, args).output().expect("retort runs")
 }
 
 /// stdout and stderr of a finished command, as text.

@@ -5,4 +5,6 @@ mod cli;
 mod common;
 mod failures;
 mod offline;
+mod server_chain;
+mod servers;
 mod sqlite;

@@ -129,6 +129,11 @@ impl Dialect {
 
     /// Rewrites `$N` placeholders into what the driver expects and returns the
     /// parameters in the order the driver binds them.
+    ///
+    /// PostgreSQL and MySQL get one parameter per occurrence (a reused `$N` is
+    /// bound again): PostgreSQL infers an untyped NULL's type per position,
+    /// and one parameter used for columns of different types would be refused
+    /// there, while the offline literal `NULL` is accepted everywhere.
     pub fn translate<'v>(
         self,
         sql: &str,
@@ -143,8 +148,9 @@ impl Dialect {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Param(n) => match self {
                     Dialect::Postgres => {
+                        order.push(&params[n - 1]);
                         out.push('$');
-                        out.push_str(&n.to_string());
+                        out.push_str(&order.len().to_string());
                     }
                     Dialect::Sqlite => {
                         out.push('?');
@@ -157,7 +163,7 @@ impl Dialect {
                 },
             }
         }
-        if self != Dialect::Mysql {
+        if self == Dialect::Sqlite {
             order.extend(params.iter());
         }
         Ok((out, order))
@@ -278,8 +284,8 @@ mod tests {
         let params = [Value::Integer(1), Value::Text("x".into())];
         let sql = "UPDATE t SET a = $2 WHERE id = $1 AND b <> $2";
         let (pg, pg_order) = Dialect::Postgres.translate(sql, &params).unwrap();
-        assert_eq!(pg, sql);
-        assert_eq!(pg_order, vec![&params[0], &params[1]]);
+        assert_eq!(pg, "UPDATE t SET a = $1 WHERE id = $2 AND b <> $3");
+        assert_eq!(pg_order, vec![&params[1], &params[0], &params[1]]);
         let (lite, _) = Dialect::Sqlite.translate(sql, &params).unwrap();
         assert_eq!(lite, "UPDATE t SET a = ?2 WHERE id = ?1 AND b <> ?2");
         let (my, my_order) = Dialect::Mysql.translate(sql, &params).unwrap();
