@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod failures;
+mod locking;
 mod offline;
 mod server_chain;
 mod servers;

@@ -149,18 +149,21 @@ async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str) -> Option<Stri
 
 async fn mysql_holder(c: &mut sqlx::MySqlConnection, table: &str) -> Option<String> {
     let sql = format!(
-        "SELECT p.ID, p.USER, p.HOST, p.TIME FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({MYSQL_NAME})"
+        "SELECT CAST(p.ID AS SIGNED), p.USER, p.HOST, CAST(p.TIME AS SIGNED) \
+         FROM information_schema.PROCESSLIST p WHERE p.ID = IS_USED_LOCK({MYSQL_NAME})"
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(table)
         .fetch_optional(c)
         .await
         .ok()??;
-    let id: u64 = row.try_get(0).ok()?;
+    let id: i64 = row.try_get(0).ok()?;
     let user: String = row.try_get(1).ok()?;
     let host: String = row.try_get(2).ok()?;
     let time: i64 = row.try_get(3).ok()?;
-    Some(format!("connection {id} ({user}@{host}), busy for {time}s"))
+    Some(format!(
+        "MariaDB/MySQL connection {id} ({user}@{host}), in its current state for {time}s"
+    ))
 }
 
 /// Takes an exclusive lock on `<db>.retort-lock`, polling until `timeout`,

@@ -15,6 +15,11 @@ use sqlx::{
 use crate::dialect::Dialect;
 use crate::value::{DbError, Rows, Value};
 
+/// A slow statement is normal in a migration (and waiting for the lock is
+/// slow by design): sqlx's default warning would only be noise, `-vv` shows it.
+const SLOW_LOG_LEVEL: log::LevelFilter = log::LevelFilter::Debug;
+const SLOW_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A database connection could not be opened.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to {url}: {reason}")]
@@ -93,7 +98,8 @@ impl OnlineSink {
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(|e| fail(e.to_string()))?
                     .create_if_missing(true)
-                    .foreign_keys(true);
+                    .foreign_keys(true)
+                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
                 let file = options.get_filename();
                 if !url.contains("memory") && file.as_os_str() != ":memory:" {
                     sqlite_file = Some(file.to_path_buf());
@@ -103,7 +109,8 @@ impl OnlineSink {
             Dialect::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .map_err(|e| fail(e.to_string()))?
-                    .application_name("retort");
+                    .application_name("retort")
+                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
                 let mut conn = options.connect().await.map_err(|e| fail(e.to_string()))?;
                 if let Some(schema) = schema {
                     let quoted = Dialect::Postgres.quote_ident(schema);
@@ -122,8 +129,9 @@ impl OnlineSink {
                     Some(rest) => format!("mysql:{rest}"),
                     None => url.to_string(),
                 };
-                let options =
-                    MySqlConnectOptions::from_str(&url).map_err(|e| fail(e.to_string()))?;
+                let options = MySqlConnectOptions::from_str(&url)
+                    .map_err(|e| fail(e.to_string()))?
+                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
                 Connection::Mysql(options.connect().await.map_err(|e| fail(e.to_string()))?)
             }
         };
