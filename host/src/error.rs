@@ -58,6 +58,7 @@ impl Error {
     /// or the database), 2 for usage, configuration and input errors.
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::Run(crate::runner::RunError::Mode(_)) => 2,
             Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
             Error::Config(_) | Error::Catalog(_) | Error::Graph(_) | Error::Usage(_) => 2,
             Error::Lock(_) => 3,

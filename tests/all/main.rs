@@ -9,3 +9,4 @@ mod offline;
 mod server_chain;
 mod servers;
 mod sqlite;
+mod transactions;

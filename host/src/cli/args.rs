@@ -131,14 +131,15 @@ pub struct CurrentArgs {
 
 /// `retort resolve`.
 #[derive(Debug, Args)]
-#[group(required = true, multiple = false, id = "resolution")]
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("resolution").required(true).args(["applied", "rolled_back"])))]
 pub struct ResolveArgs {
     /// The revision id (or a unique prefix) that failed part-way.
     pub revision: String,
     /// Its changes are all in place: record it as done.
-    #[arg(long, group = "resolution")]
+    #[arg(long)]
     pub applied: bool,
     /// Its changes have been undone: record it as not done.
-    #[arg(long, group = "resolution")]
+    #[arg(long)]
     pub rolled_back: bool,
 }

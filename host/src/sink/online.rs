@@ -161,12 +161,24 @@ impl OnlineSink {
 
     /// Turns a driver error into a [`DbError`], noting a lost connection.
     pub(super) fn fail(&mut self, e: sqlx::Error) -> DbError {
-        if !matches!(
-            e,
-            sqlx::Error::Database(_) | sqlx::Error::ColumnDecode { .. }
-        ) {
-            self.broken = true;
-        }
+        let lost = match &e {
+            // 08xxx are connection exceptions; 57P0x is PostgreSQL ending the
+            // session (pg_terminate_backend, shutdown).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("08") || code.starts_with("57P0")),
+            // About one statement's result, not the connection.
+            sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::RowNotFound => false,
+            // I/O, protocol, TLS, a closed or timed-out connection.
+            _ => true,
+        };
+        self.broken |= lost;
         db_error(e)
     }
 
