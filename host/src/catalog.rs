@@ -111,6 +111,7 @@ impl Catalog {
                 reason,
             };
             let component = sandbox.compile(&bytes).map_err(invalid)?;
+            sandbox.check_imports(&component).map_err(invalid)?;
             let info = sandbox.info(&component).await.map_err(invalid)?;
             if !valid_id(&info.id) {
                 return Err(CatalogError::BadId { path, id: info.id });

@@ -85,6 +85,8 @@ struct FileConfig {
     lock: Option<bool>,
     lock_timeout: Option<f64>,
     transaction_mode: Option<String>,
+    limits: Option<crate::sandbox::LimitsSpec>,
+    policy: Option<crate::sandbox::PolicySpec>,
 }
 
 /// What the command line says, before the file and environment are read.
@@ -125,6 +127,10 @@ pub struct Config {
     pub lock_timeout: std::time::Duration,
     /// How runs use transactions.
     pub transaction_mode: TransactionMode,
+    /// Budgets (`[limits]`, with per-revision overrides).
+    pub limits: crate::sandbox::LimitsSpec,
+    /// The SQL policy (`[policy]`, with per-revision overrides); `None` when unset.
+    pub policy: Option<crate::sandbox::PolicySpec>,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -232,7 +238,27 @@ impl Config {
             })?,
             None => TransactionMode::default(),
         };
+        let limits = raw.limits.unwrap_or_default();
+        let policy = raw.policy;
+        // Validate every budget and policy now, so a typo is a config error
+        // before anything runs.
+        let bad = |message: String| ConfigError::BadValue {
+            key: "retort.toml",
+            message,
+        };
+        limits.resolve().map_err(bad)?;
+        for id in limits.revisions.iter().flat_map(|r| r.keys()) {
+            limits.for_revision(id).map_err(bad)?;
+        }
+        if let Some(policy) = &policy {
+            policy.compile().map_err(bad)?;
+            for id in policy.revisions.iter().flat_map(|r| r.keys()) {
+                policy.for_revision(id).map_err(bad)?;
+            }
+        }
         Ok(Config {
+            limits,
+            policy,
             database_url,
             migrations,
             version_table: VersionTable::new(&table)?,
@@ -242,6 +268,13 @@ impl Config {
             transaction_mode,
             file,
         })
+    }
+
+    /// The budgets and policy of revision `id` (validated when loaded).
+    pub fn rules_for(&self, id: &str) -> crate::sandbox::Rules {
+        let limits = self.limits.for_revision(id).unwrap_or_default();
+        let policy = self.policy.as_ref().and_then(|p| p.for_revision(id).ok());
+        crate::sandbox::Rules { limits, policy }
     }
 
     /// The database URL, or the error saying how to give one.

@@ -200,7 +200,8 @@ impl Project {
             Err(e) => return self.release(sink, Err(e)).await,
         };
         let table = &self.config.version_table;
-        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
+        let rules = |id: &str| self.config.rules_for(id);
+        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
         let result = runner
             .run(&plan, self.config.transaction_mode, observer)
             .await
@@ -355,7 +356,8 @@ impl Project {
             .ensure(&mut sink)
             .await
             .map_err(|e| database("recording the version table", e))?;
-        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
+        let rules = |id: &str| self.config.rules_for(id);
+        let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
         runner
             .run(&plan, self.config.transaction_mode, observer)
             .await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::catalog::Catalog;
 use crate::graph::{Direction, Plan};
-use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Sandbox};
+use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Rules, Sandbox};
 use crate::sink::{Mode, Sink};
 use crate::value::DbError;
 pub use version_table::{AppliedRevision, RecordedFailure, VersionTable};
@@ -186,6 +186,7 @@ fn describe_failure(f: &RevisionFailure) -> String {
             out.push_str("the component trapped: ");
             out.push_str(trap);
         }
+        CallResult::OverBudget(message) | CallResult::Refused(message) => out.push_str(message),
         CallResult::Completed => out.push_str("completed"),
     }
     if !f.stderr.is_empty() {
@@ -208,7 +209,7 @@ fn describe_failure(f: &RevisionFailure) -> String {
         ),
         Aftermath::RunRolledBack => "the run's single transaction was rolled back: the database and the version table are as before the run".to_string(),
         Aftermath::ConnectionLost => format!(
-            "the connection to the database was lost; the server rolls back the open transaction, so the version table does not list {id}; run again once the database is reachable"
+            "the connection to the database was lost (or abandoned mid-statement) and is closed; the server rolls back the open transaction, so the version table does not list {id}; run again once the database is reachable"
         ),
         Aftermath::Partial { reason, recorded: Ok(table) } => format!(
             "{reason}, so what it did before failing may still be in the database. The failure is recorded in {table}, and retort refuses to run until it is resolved: inspect the database, then run `retort resolve {id} --applied` if everything the {} does is in place, or `retort resolve {id} --rolled-back` once you have undone it",
@@ -236,12 +237,12 @@ fn applied_note(applied: &[String]) -> String {
 }
 
 /// Runs plans against one sink.
-#[derive(Debug)]
 pub struct Runner<'a> {
     sandbox: &'a Sandbox,
     catalog: &'a Catalog,
     table: &'a VersionTable,
     sink: Option<Sink>,
+    rules: &'a (dyn Fn(&str) -> Rules + Sync),
 }
 
 /// The per-step context a failure report needs.
@@ -255,18 +256,21 @@ struct Step<'p> {
 }
 
 impl<'a> Runner<'a> {
-    /// A runner that sends everything to `sink`.
+    /// A runner that sends everything to `sink`, running each revision
+    /// under the rules `rules` gives for its id.
     pub fn new(
         sandbox: &'a Sandbox,
         catalog: &'a Catalog,
         table: &'a VersionTable,
         sink: Sink,
+        rules: &'a (dyn Fn(&str) -> Rules + Sync),
     ) -> Self {
         Runner {
             sandbox,
             catalog,
             table,
             sink: Some(sink),
+            rules,
         }
     }
 
@@ -400,9 +404,10 @@ impl<'a> Runner<'a> {
         }
         let entry = self.catalog.get(step.id).expect("planned ids exist");
         let sink = self.sink.take().expect("the sink is back after every step");
+        let rules = (self.rules)(step.id);
         let (sink, outcome) = self
             .sandbox
-            .call(&entry.component, step.direction, sink)
+            .call(&entry.component, step.direction, sink, step.id, &rules)
             .await;
         self.sink = Some(sink);
         for line in &outcome.logs {
@@ -476,7 +481,10 @@ impl<'a> Runner<'a> {
         };
         if let Some(reason) = partial {
             let error = match &outcome.result {
-                CallResult::Returned(m) | CallResult::Trapped(m) => m.clone(),
+                CallResult::Returned(m)
+                | CallResult::Trapped(m)
+                | CallResult::OverBudget(m)
+                | CallResult::Refused(m) => m.clone(),
                 CallResult::Completed => String::new(),
             };
             let statement = outcome.last_failure.as_ref().map(|f| f.sql.as_str());

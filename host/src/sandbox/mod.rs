@@ -5,12 +5,15 @@
 //! caller hands in, which comes back out with the [`Outcome`].
 
 mod bindings;
+mod imports;
+pub mod limits;
+pub mod policy;
 mod wasi;
 
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -18,6 +21,23 @@ use crate::graph::Direction;
 use crate::sink::{Mode, Sink};
 use crate::value::{DbError, Value};
 use bindings::retort::migration::{database, log, types};
+pub use limits::{Exhausted, Limits, LimitsSpec};
+pub use policy::{Policy, PolicySpec, PolicyViolation};
+
+/// What one revision may do: its budgets and, optionally, a SQL policy.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// The budgets.
+    pub limits: Limits,
+    /// The SQL policy; `None` lets every statement through unparsed.
+    pub policy: Option<Policy>,
+}
+
+/// How often the engine's epoch advances: the resolution of wall-clock budgets.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Fuel between two yields to the async runtime while a guest computes.
+const FUEL_YIELD_INTERVAL: u64 = 1_000_000;
 
 /// What a revision says about itself (the WIT `revision-info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +83,10 @@ pub enum CallResult {
     Returned(String),
     /// It trapped (a panic, an `unreachable`, a host refusal) or could not be instantiated.
     Trapped(String),
+    /// It ran out of a budget (the message names it and how to raise it).
+    OverBudget(String),
+    /// The SQL policy refused one of its statements.
+    Refused(String),
 }
 
 /// Everything a call produced besides the sink it borrowed.
@@ -87,11 +111,20 @@ pub struct Outcome {
     pub elapsed: Duration,
 }
 
-/// Per-call store state: the borrowed sink and what the call leaves behind.
+/// Per-call store state: the borrowed sink, the call's rules, and what the
+/// call leaves behind.
 struct HostState {
     sink: Option<Sink>,
     wasi: WasiCtx,
     table: ResourceTable,
+    limits: Limits,
+    policy: Option<Policy>,
+    deadline: Instant,
+    log_used: usize,
+    /// The budget the revision ran out of, if it did.
+    exhausted: Option<Exhausted>,
+    /// The statement the policy refused, if it did.
+    violation: Option<PolicyViolation>,
     logs: Vec<LogLine>,
     last_failure: Option<FailedStatement>,
     statements: u64,
@@ -108,7 +141,63 @@ impl WasiView for HostState {
     }
 }
 
+impl ResourceLimiter for HostState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.memory_bytes {
+            return Err(self.exhaust(Exhausted::Memory(self.limits.memory_bytes, desired)));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limits.table_elements {
+            return Err(self.exhaust(Exhausted::Table(self.limits.table_elements)));
+        }
+        Ok(true)
+    }
+}
+
 impl HostState {
+    /// Notes the exhausted budget and returns the trap that stops the guest.
+    fn exhaust(&mut self, what: Exhausted) -> wasmtime::Error {
+        self.exhausted = Some(what);
+        wasmtime::format_err!("budget exhausted")
+    }
+
+    /// Everything checked before a statement goes to the sink: time left,
+    /// the size of the SQL, the policy. Returns the time left.
+    fn admit(&mut self, sql: &str) -> wasmtime::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(self.exhaust(self.time_budget()));
+        }
+        if sql.len() > self.limits.statement_bytes {
+            return Err(self.exhaust(Exhausted::Statement(self.limits.statement_bytes, sql.len())));
+        }
+        let dialect = self.sink()?.dialect();
+        if let Some(policy) = &self.policy {
+            if let Err(violation) = policy.check(sql, dialect) {
+                self.violation = Some(violation);
+                return Err(wasmtime::format_err!("policy violation"));
+            }
+        }
+        Ok(left)
+    }
+
+    fn time_budget(&self) -> Exhausted {
+        Exhausted::Time(format!("{}", self.limits.timeout.as_secs_f64()))
+    }
+
     fn sink(&mut self) -> wasmtime::Result<&mut Sink> {
         self.sink.as_mut().ok_or_else(|| {
             wasmtime::format_err!("info() must not use the database: it is read before any run")
@@ -160,9 +249,14 @@ impl database::Host for HostState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<u64, types::DbError>> {
+        let left = self.admit(&sql)?;
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
         self.statements += 1;
-        let result = self.sink()?.execute(&sql, &params).await;
+        let sink = self.sink()?;
+        let Ok(result) = tokio::time::timeout(left, sink.execute(&sql, &params)).await else {
+            sink.abandon();
+            return Err(self.exhaust(self.time_budget()));
+        };
         self.account(&sql, &params, &result);
         Ok(result.map_err(to_wit_error))
     }
@@ -172,9 +266,14 @@ impl database::Host for HostState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<types::Rows, types::DbError>> {
+        let left = self.admit(&sql)?;
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
         self.statements += 1;
-        let result = self.sink()?.query(&sql, &params).await;
+        let sink = self.sink()?;
+        let Ok(result) = tokio::time::timeout(left, sink.query(&sql, &params)).await else {
+            sink.abandon();
+            return Err(self.exhaust(self.time_budget()));
+        };
         self.account(&sql, &params, &result);
         Ok(result
             .map(|rows| types::Rows {
@@ -198,6 +297,10 @@ impl log::Host for HostState {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
+        self.log_used = self.log_used.saturating_add(message.len());
+        if self.log_used > self.limits.log_bytes {
+            return Err(self.exhaust(Exhausted::Log(self.limits.log_bytes)));
+        }
         tracing::debug!(level, %message, "revision log");
         self.logs.push(LogLine { level, message });
         Ok(())
@@ -261,7 +364,10 @@ impl Sandbox {
     pub fn new() -> Result<Sandbox, wasmtime::Error> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        config.consume_fuel(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Revision::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
@@ -273,24 +379,60 @@ impl Sandbox {
         Component::new(&self.engine, bytes).map_err(|e| describe(&e))
     }
 
-    fn store(&self, sink: Option<Sink>) -> (Store<HostState>, MemoryOutputPipe) {
-        let stderr = MemoryOutputPipe::new(wasi::STDERR_CAPACITY);
+    fn store(&self, sink: Option<Sink>, rules: &Rules) -> (Store<HostState>, MemoryOutputPipe) {
+        let limits = rules.limits.clone();
+        let stderr = MemoryOutputPipe::new(limits.log_bytes.min(wasi::STDERR_CAPACITY));
+        let deadline = Instant::now() + limits.timeout;
+        let fuel = limits.fuel;
         let state = HostState {
             sink,
             wasi: wasi::deny_all(stderr.clone()),
             table: ResourceTable::new(),
+            limits,
+            policy: rules.policy.clone(),
+            deadline,
+            log_used: 0,
+            exhausted: None,
+            violation: None,
             logs: Vec::new(),
             last_failure: None,
             statements: 0,
             succeeded: 0,
             implicit_commit: false,
         };
-        (Store::new(&self.engine, state), stderr)
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| state as &mut dyn ResourceLimiter);
+        // Both calls only fail when fuel is not enabled, and it always is here.
+        let _ = store.set_fuel(fuel);
+        let _ = store.fuel_async_yield_interval(Some(FUEL_YIELD_INTERVAL));
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            if Instant::now() >= deadline {
+                let budget = ctx.data().time_budget();
+                return Err(ctx.data_mut().exhaust(budget));
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        (store, stderr)
     }
 
-    /// Instantiates the component and reads its `info()`.
+    /// Refuses a component that imports what the host does not provide.
+    pub fn check_imports(&self, component: &Component) -> Result<(), String> {
+        imports::check(component, &self.engine)
+    }
+
+    /// Instantiates the component and reads its `info()`, within small
+    /// budgets: metadata needs no time to speak of.
     pub async fn info(&self, component: &Component) -> Result<RevisionInfo, String> {
-        let (mut store, stderr) = self.store(None);
+        let rules = Rules {
+            limits: Limits {
+                fuel: 1_000_000_000,
+                timeout: Duration::from_secs(10),
+                ..Limits::default()
+            },
+            policy: None,
+        };
+        let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);
         let instance = bindings::Revision::instantiate_async(&mut store, component, &self.linker)
             .await
@@ -313,9 +455,11 @@ impl Sandbox {
         component: &Component,
         direction: Direction,
         sink: Sink,
+        revision: &str,
+        rules: &Rules,
     ) -> (Sink, Outcome) {
         let started = Instant::now();
-        let (mut store, stderr) = self.store(Some(sink));
+        let (mut store, stderr) = self.store(Some(sink), rules);
         let result = async {
             let instance =
                 bindings::Revision::instantiate_async(&mut store, component, &self.linker).await?;
@@ -326,12 +470,34 @@ impl Sandbox {
         }
         .await;
         let elapsed = started.elapsed();
+        let stderr_full = stderr.contents().len() >= stderr_capacity(rules);
+        let state = store.into_data();
         let result = match result {
             Ok(Ok(())) => CallResult::Completed,
             Ok(Err(message)) => CallResult::Returned(message),
-            Err(trap) => CallResult::Trapped(describe(&trap)),
+            Err(_) if state.violation.is_some() => CallResult::Refused(
+                state
+                    .violation
+                    .clone()
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+            ),
+            Err(trap) => {
+                let exhausted =
+                    state
+                        .exhausted
+                        .clone()
+                        .or_else(|| match trap.downcast_ref::<Trap>() {
+                            Some(Trap::OutOfFuel) => Some(Exhausted::Cpu(rules.limits.fuel)),
+                            _ if stderr_full => Some(Exhausted::Log(rules.limits.log_bytes)),
+                            _ => None,
+                        });
+                match exhausted {
+                    Some(what) => CallResult::OverBudget(what.message(revision)),
+                    None => CallResult::Trapped(describe(&trap)),
+                }
+            }
         };
-        let state = store.into_data();
         let sink = state.sink.expect("the sink is only taken out here");
         let outcome = Outcome {
             result,
@@ -346,6 +512,30 @@ impl Sandbox {
             elapsed,
         };
         (sink, outcome)
+    }
+}
+
+fn stderr_capacity(rules: &Rules) -> usize {
+    rules.limits.log_bytes.min(wasi::STDERR_CAPACITY)
+}
+
+/// Advances the engine's epoch every tick until the engine is gone, so that
+/// wall-clock deadlines are noticed while a guest computes.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("retort-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(
+            "cannot start the epoch ticker, wall-clock budgets only apply to database calls: {e}"
+        );
     }
 }
 

@@ -72,6 +72,14 @@ impl Sink {
         matches!(self, Sink::Online(s) if s.is_broken())
     }
 
+    /// Gives up on the connection after a statement overran its time: its
+    /// state is unknown, so nothing more is sent on it.
+    pub fn abandon(&mut self) {
+        if let Sink::Online(s) = self {
+            s.abandon();
+        }
+    }
+
     /// Takes the migration lock for `table` (offline there is nothing to lock).
     pub async fn lock(
         &mut self,

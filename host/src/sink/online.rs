@@ -154,6 +154,11 @@ impl OnlineSink {
         Ok(())
     }
 
+    /// Marks the connection unusable (a statement was abandoned mid-flight).
+    pub fn abandon(&mut self) {
+        self.broken = true;
+    }
+
     /// Whether the connection itself has failed (as opposed to a statement).
     pub fn is_broken(&self) -> bool {
         self.broken

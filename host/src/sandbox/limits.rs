@@ -1,0 +1,246 @@
+//! Budgets a revision runs within: CPU (fuel), wall-clock time (guest and
+//! database time together), linear memory, table elements, log output and
+//! SQL text. Configured under `[limits]` in retort.toml, and per revision
+//! under `[limits.revisions.<id>]`.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Budgets as written in retort.toml; unset fields fall back to the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    /// CPU budget in wasmtime fuel units (roughly one per instruction).
+    pub fuel: Option<u64>,
+    /// Wall-clock budget in seconds, database time included.
+    pub timeout_secs: Option<f64>,
+    /// Linear memory budget in MiB.
+    pub memory_mb: Option<u64>,
+    /// Table elements budget.
+    pub table_elements: Option<u32>,
+    /// Log output budget in KiB (messages and stderr together).
+    pub log_kb: Option<u64>,
+    /// Largest SQL text of one call, in KiB.
+    pub statement_kb: Option<u64>,
+    /// Overrides for single revisions, by id (`[limits.revisions.<id>]`).
+    pub revisions: Option<std::collections::BTreeMap<String, LimitsSpec>>,
+}
+
+/// The budgets of one revision run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Fuel units.
+    pub fuel: u64,
+    /// Wall-clock time.
+    pub timeout: Duration,
+    /// Linear memory, bytes.
+    pub memory_bytes: usize,
+    /// Table elements.
+    pub table_elements: usize,
+    /// Log output, bytes.
+    pub log_bytes: usize,
+    /// SQL text of one call, bytes.
+    pub statement_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 20_000_000_000,
+            timeout: Duration::from_secs(1800),
+            memory_bytes: 256 << 20,
+            table_elements: 100_000,
+            log_bytes: 1 << 20,
+            statement_bytes: 16 << 20,
+        }
+    }
+}
+
+impl LimitsSpec {
+    /// This spec with the fields `over` sets replacing its own.
+    pub fn overlay(&self, over: &LimitsSpec) -> LimitsSpec {
+        LimitsSpec {
+            fuel: over.fuel.or(self.fuel),
+            timeout_secs: over.timeout_secs.or(self.timeout_secs),
+            memory_mb: over.memory_mb.or(self.memory_mb),
+            table_elements: over.table_elements.or(self.table_elements),
+            log_kb: over.log_kb.or(self.log_kb),
+            statement_kb: over.statement_kb.or(self.statement_kb),
+            revisions: None,
+        }
+    }
+
+    /// The budgets of revision `id`: its overrides over these, over the defaults.
+    pub fn for_revision(&self, id: &str) -> Result<Limits, String> {
+        match self.revisions.as_ref().and_then(|r| r.get(id)) {
+            Some(over) if over.revisions.is_some() => Err(format!(
+                "limits.revisions.{id}: per-revision limits cannot nest further revisions"
+            )),
+            Some(over) => self.overlay(over).resolve(),
+            None => self.resolve(),
+        }
+    }
+
+    /// The budgets, with defaults for what is unset.
+    pub fn resolve(&self) -> Result<Limits, String> {
+        let defaults = Limits::default();
+        let timeout = match self.timeout_secs {
+            None => defaults.timeout,
+            Some(s) => Duration::try_from_secs_f64(s)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    format!("limits timeout_secs: {s} is not a positive number of seconds")
+                })?,
+        };
+        let bytes =
+            |value: Option<u64>, unit: u64, default: usize, key: &str| -> Result<usize, String> {
+                match value {
+                    None => Ok(default),
+                    Some(0) => Err(format!("limits {key}: 0 leaves nothing to run with")),
+                    Some(v) => v
+                        .checked_mul(unit)
+                        .and_then(|b| usize::try_from(b).ok())
+                        .ok_or_else(|| format!("limits {key}: {v} is too large")),
+                }
+            };
+        Ok(Limits {
+            fuel: match self.fuel {
+                Some(0) => return Err("limits fuel: 0 leaves nothing to run with".into()),
+                Some(f) => f,
+                None => defaults.fuel,
+            },
+            timeout,
+            memory_bytes: bytes(self.memory_mb, 1 << 20, defaults.memory_bytes, "memory_mb")?,
+            table_elements: self
+                .table_elements
+                .map_or(defaults.table_elements, |t| t as usize),
+            log_bytes: bytes(self.log_kb, 1 << 10, defaults.log_bytes, "log_kb")?,
+            statement_bytes: bytes(
+                self.statement_kb,
+                1 << 10,
+                defaults.statement_bytes,
+                "statement_kb",
+            )?,
+        })
+    }
+}
+
+/// Which budget a revision ran out of, with what to change to raise it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exhausted {
+    /// Fuel.
+    Cpu(u64),
+    /// Wall-clock time, seconds.
+    Time(String),
+    /// Linear memory: the limit and the size asked for, bytes.
+    Memory(usize, usize),
+    /// Table elements.
+    Table(usize),
+    /// Log output, bytes.
+    Log(usize),
+    /// One SQL text: the limit and its size, bytes.
+    Statement(usize, usize),
+}
+
+impl Exhausted {
+    /// The message: which budget, its value, and the retort.toml key that raises it.
+    pub fn message(&self, id: &str) -> String {
+        let raise = |key: &str| {
+            format!(
+                "raise `{key}` under [limits] in retort.toml, or for this revision only under [limits.revisions.{id}]"
+            )
+        };
+        match self {
+            Exhausted::Cpu(fuel) => format!(
+                "it ran out of its CPU budget ({fuel} fuel); {}",
+                raise("fuel")
+            ),
+            Exhausted::Time(secs) => format!(
+                "it ran out of its wall-clock budget ({secs} s, database time included); {}",
+                raise("timeout_secs")
+            ),
+            Exhausted::Memory(limit, asked) => format!(
+                "it ran out of its memory budget ({} MiB; it asked for {} MiB); {}",
+                limit >> 20,
+                asked.div_ceil(1 << 20),
+                raise("memory_mb")
+            ),
+            Exhausted::Table(limit) => format!(
+                "it ran out of its table budget ({limit} elements); {}",
+                raise("table_elements")
+            ),
+            Exhausted::Log(limit) => format!(
+                "it ran out of its log budget ({} KiB of messages and stderr); {}",
+                limit >> 10,
+                raise("log_kb")
+            ),
+            Exhausted::Statement(limit, size) => format!(
+                "it sent {} KiB of SQL in one call, over its budget of {} KiB; {}",
+                size >> 10,
+                limit >> 10,
+                raise("statement_kb")
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_and_resolve() {
+        let global = LimitsSpec {
+            fuel: Some(10),
+            memory_mb: Some(64),
+            ..LimitsSpec::default()
+        };
+        let one = LimitsSpec {
+            memory_mb: Some(128),
+            timeout_secs: Some(0.5),
+            ..LimitsSpec::default()
+        };
+        let limits = global.overlay(&one).resolve().unwrap();
+        assert_eq!(limits.fuel, 10);
+        assert_eq!(limits.memory_bytes, 128 << 20);
+        assert_eq!(limits.timeout, Duration::from_millis(500));
+        assert_eq!(limits.log_bytes, Limits::default().log_bytes);
+        assert!(
+            LimitsSpec {
+                fuel: Some(0),
+                ..LimitsSpec::default()
+            }
+            .resolve()
+            .is_err()
+        );
+        assert!(
+            LimitsSpec {
+                timeout_secs: Some(-1.0),
+                ..LimitsSpec::default()
+            }
+            .resolve()
+            .is_err()
+        );
+        assert!(
+            LimitsSpec {
+                memory_mb: Some(u64::MAX),
+                ..LimitsSpec::default()
+            }
+            .resolve()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn messages_say_how_to_raise() {
+        let m = Exhausted::Memory(64 << 20, 65 << 20).message("ab12");
+        assert!(
+            m.contains("memory budget (64 MiB; it asked for 65 MiB)"),
+            "{m}"
+        );
+        assert!(m.contains("raise `memory_mb` under [limits]"), "{m}");
+        assert!(m.contains("[limits.revisions.ab12]"), "{m}");
+    }
+}

@@ -1,0 +1,445 @@
+//! SQL policy: what a revision may send, checked before a statement reaches
+//! the sink (online and offline alike). Statements are parsed with
+//! `sqlparser`; a statement it cannot read is refused under a policy, never
+//! waved through.
+
+use std::ops::ControlFlow;
+
+use serde::Deserialize;
+use sqlparser::ast::{ObjectName, ObjectType, Statement};
+use sqlparser::dialect::{
+    Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
+};
+use sqlparser::parser::Parser;
+
+use crate::dialect::Dialect;
+
+/// Statement kinds a policy names. Groups: `ddl` (create, alter, drop,
+/// truncate, comment), `dml` (insert, update, delete, merge), `query`
+/// (select), `dcl` (grant, revoke).
+pub const KINDS: &[&str] = &[
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "create",
+    "alter",
+    "drop",
+    "truncate",
+    "comment",
+    "grant",
+    "revoke",
+    "transaction",
+    "set",
+    "other",
+];
+
+const GROUPS: &[(&str, &[&str])] = &[
+    ("ddl", &["create", "alter", "drop", "truncate", "comment"]),
+    ("dml", &["insert", "update", "delete", "merge"]),
+    ("query", &["select"]),
+    ("dcl", &["grant", "revoke"]),
+];
+
+/// A policy as written in retort.toml (`[policy]`, `[policy.revisions.<id>]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Kinds (or groups) allowed; absent means every kind.
+    pub allow: Option<Vec<String>>,
+    /// Kinds (or groups) refused, even if allowed.
+    pub deny: Option<Vec<String>>,
+    /// Tables a revision may touch: `name`, `schema.name` or `schema.*`;
+    /// absent means any table.
+    pub tables: Option<Vec<String>>,
+    /// Overrides for single revisions, by id (`[policy.revisions.<id>]`).
+    pub revisions: Option<std::collections::BTreeMap<String, PolicySpec>>,
+}
+
+impl PolicySpec {
+    /// This spec with the fields `over` sets replacing its own.
+    pub fn overlay(&self, over: &PolicySpec) -> PolicySpec {
+        PolicySpec {
+            allow: over.allow.clone().or_else(|| self.allow.clone()),
+            deny: over.deny.clone().or_else(|| self.deny.clone()),
+            tables: over.tables.clone().or_else(|| self.tables.clone()),
+            revisions: None,
+        }
+    }
+
+    /// The policy of revision `id`: its overrides over this spec.
+    pub fn for_revision(&self, id: &str) -> Result<Policy, String> {
+        match self.revisions.as_ref().and_then(|r| r.get(id)) {
+            Some(over) if over.revisions.is_some() => Err(format!(
+                "policy.revisions.{id}: per-revision policies cannot nest further revisions"
+            )),
+            Some(over) => self.overlay(over).compile(),
+            None => self.compile(),
+        }
+    }
+
+    /// Validates the kinds and patterns.
+    pub fn compile(&self) -> Result<Policy, String> {
+        let kinds = |names: &Option<Vec<String>>,
+                     key: &str|
+         -> Result<Option<Vec<&'static str>>, String> {
+            let Some(names) = names else { return Ok(None) };
+            let mut out = Vec::new();
+            for name in names {
+                let name = name.to_ascii_lowercase();
+                if let Some((_, members)) = GROUPS.iter().find(|(g, _)| *g == name) {
+                    out.extend_from_slice(members);
+                } else if let Some(kind) = KINDS.iter().find(|k| **k == name) {
+                    out.push(kind);
+                } else {
+                    return Err(format!(
+                        "policy {key}: unknown statement kind {name:?}; use {} or the groups ddl, dml, query, dcl",
+                        KINDS.join(", ")
+                    ));
+                }
+            }
+            Ok(Some(out))
+        };
+        let tables = match &self.tables {
+            None => None,
+            Some(patterns) => Some(
+                patterns
+                    .iter()
+                    .map(|p| TablePattern::parse(p))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        Ok(Policy {
+            allow: kinds(&self.allow, "allow")?,
+            deny: kinds(&self.deny, "deny")?.unwrap_or_default(),
+            tables,
+        })
+    }
+}
+
+/// A validated policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    allow: Option<Vec<&'static str>>,
+    deny: Vec<&'static str>,
+    tables: Option<Vec<TablePattern>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TablePattern {
+    schema: Option<String>,
+    /// `None` for `schema.*`.
+    table: Option<String>,
+    text: String,
+}
+
+impl TablePattern {
+    fn parse(text: &str) -> Result<Self, String> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (schema, table) = match lower.split_once('.') {
+            Some((schema, "*")) => (Some(schema.to_string()), None),
+            Some((schema, table)) => (Some(schema.to_string()), Some(table.to_string())),
+            None => (None, Some(lower.clone())),
+        };
+        let ok = |s: &str| !s.is_empty() && !s.contains(['*', '.', ' ']);
+        if schema.as_deref().is_some_and(|s| !ok(s)) || table.as_deref().is_some_and(|t| !ok(t)) {
+            return Err(format!(
+                "policy tables: {text:?} is not a table pattern; use name, schema.name or schema.*"
+            ));
+        }
+        Ok(TablePattern {
+            schema,
+            table,
+            text: text.to_string(),
+        })
+    }
+
+    fn matches(&self, schema: Option<&str>, table: &str) -> bool {
+        let schema_ok = match (&self.schema, schema) {
+            (None, _) => true,
+            (Some(want), Some(got)) => want == got,
+            (Some(_), None) => false,
+        };
+        schema_ok && self.table.as_deref().is_none_or(|t| t == table)
+    }
+}
+
+/// Why a statement was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the SQL policy refused {statement}: {reason}")]
+pub struct PolicyViolation {
+    /// The statement, shortened.
+    pub statement: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl Policy {
+    /// Checks every statement in `sql` (one statement or a script).
+    pub fn check(&self, sql: &str, dialect: Dialect) -> Result<(), PolicyViolation> {
+        let refuse = |reason: String| PolicyViolation {
+            statement: shorten(sql),
+            reason,
+        };
+        let parser: &dyn ParserDialect = match dialect {
+            Dialect::Postgres => &PostgreSqlDialect {},
+            Dialect::Mysql => &MySqlDialect {},
+            Dialect::Sqlite => &SQLiteDialect {},
+        };
+        let statements = Parser::parse_sql(parser, sql).map_err(|e| {
+            refuse(format!(
+                "the policy checker cannot read it ({e}); under a policy a revision may only send SQL that can be checked"
+            ))
+        })?;
+        for statement in &statements {
+            let kind = kind_of(statement);
+            if self.deny.contains(&kind) {
+                return Err(refuse(format!("`{kind}` statements are denied")));
+            }
+            if let Some(allow) = &self.allow
+                && !allow.contains(&kind)
+            {
+                return Err(refuse(format!(
+                    "`{kind}` statements are not among the allowed kinds ({})",
+                    allow.join(", ")
+                )));
+            }
+            if let Some(patterns) = &self.tables {
+                for name in relations(statement) {
+                    let parts: Vec<String> = name
+                        .0
+                        .iter()
+                        .map(|p| {
+                            p.to_string()
+                                .trim_matches(['"', '`', '[', ']'])
+                                .to_ascii_lowercase()
+                        })
+                        .collect();
+                    let (schema, table) = match parts.as_slice() {
+                        [.., schema, table] => (Some(schema.as_str()), table.as_str()),
+                        [table] => (None, table.as_str()),
+                        [] => continue,
+                    };
+                    if !patterns.iter().any(|p| p.matches(schema, table)) {
+                        let allowed: Vec<&str> = patterns.iter().map(|p| p.text.as_str()).collect();
+                        return Err(refuse(format!(
+                            "it touches {name}, which is not among the tables this revision may touch ({})",
+                            allowed.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every table or view a statement names: what sqlparser's relation visitor
+/// finds, plus the objects of `DROP TABLE`/`DROP VIEW` and the table of
+/// MySQL's `DROP INDEX … ON t`, which it does not visit.
+fn relations(statement: &Statement) -> Vec<ObjectName> {
+    let mut found = Vec::new();
+    let _ = sqlparser::ast::visit_relations(statement, |name| {
+        found.push(name.clone());
+        ControlFlow::<()>::Continue(())
+    });
+    if let Statement::Drop {
+        object_type,
+        names,
+        table,
+        ..
+    } = statement
+    {
+        if matches!(
+            object_type,
+            ObjectType::Table | ObjectType::View | ObjectType::MaterializedView
+        ) {
+            found.extend(names.iter().cloned());
+        }
+        found.extend(table.iter().cloned());
+    }
+    found
+}
+
+/// The policy kind of a parsed statement.
+fn kind_of(statement: &Statement) -> &'static str {
+    match statement {
+        Statement::Query(_) => "select",
+        Statement::Insert(_) => "insert",
+        Statement::Update(_) => "update",
+        Statement::Delete(_) => "delete",
+        Statement::Merge(_) => "merge",
+        Statement::Truncate(_) => "truncate",
+        Statement::Comment { .. } => "comment",
+        Statement::Grant(_) | Statement::GrantRole(_) | Statement::AlterDefaultPrivileges(_) => {
+            "grant"
+        }
+        Statement::Revoke(_) | Statement::RevokeRole(_) | Statement::Deny(_) => "revoke",
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. } => "transaction",
+        Statement::Set(_) => "set",
+        other => {
+            // The many CREATE/ALTER/DROP variants differ per object type; their
+            // names say which family they belong to.
+            let debug = format!("{other:?}");
+            let name = debug.split(['(', ' ', '{']).next().unwrap_or("");
+            if name.starts_with("Create") {
+                "create"
+            } else if name.starts_with("Alter") {
+                "alter"
+            } else if name.starts_with("Drop") {
+                "drop"
+            } else {
+                "other"
+            }
+        }
+    }
+}
+
+fn shorten(sql: &str) -> String {
+    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one_line.char_indices().nth(120) {
+        Some((cut, _)) => format!("`{}…`", &one_line[..cut]),
+        None => format!("`{one_line}`"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allow: Option<&[&str]>, deny: &[&str], tables: Option<&[&str]>) -> Policy {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        PolicySpec {
+            allow: allow.map(strings),
+            deny: Some(strings(deny)),
+            tables: tables.map(strings),
+            revisions: None,
+        }
+        .compile()
+        .unwrap()
+    }
+
+    #[test]
+    fn kinds_are_classified() {
+        let p = policy(None, &[], None);
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
+            for sql in [
+                "CREATE TABLE t (a INT)",
+                "ALTER TABLE t ADD COLUMN b INT",
+                "DROP TABLE t",
+                "INSERT INTO t (a) VALUES ($1)",
+                "UPDATE t SET a = 1 WHERE a = 2",
+                "DELETE FROM t",
+                "SELECT * FROM t",
+                "CREATE INDEX ix ON t (a)",
+            ] {
+                p.check(sql, d)
+                    .unwrap_or_else(|e| panic!("{d}: {sql}: {e}"));
+            }
+        }
+        let parse = |sql| {
+            Parser::parse_sql(&PostgreSqlDialect {}, sql)
+                .unwrap()
+                .remove(0)
+        };
+        assert_eq!(kind_of(&parse("DROP INDEX ix")), "drop");
+        assert_eq!(kind_of(&parse("CREATE VIEW v AS SELECT 1")), "create");
+        assert_eq!(kind_of(&parse("TRUNCATE t")), "truncate");
+        assert_eq!(kind_of(&parse("GRANT SELECT ON t TO bob")), "grant");
+        assert_eq!(kind_of(&parse("COMMIT")), "transaction");
+    }
+
+    #[test]
+    fn deny_and_allow() {
+        let no_drop = policy(None, &["drop", "truncate", "dcl"], None);
+        let err = no_drop
+            .check("DROP TABLE users", Dialect::Postgres)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the SQL policy refused `DROP TABLE users`: `drop` statements are denied"
+        );
+        assert!(no_drop.check("TRUNCATE users", Dialect::Postgres).is_err());
+        assert!(
+            no_drop
+                .check("GRANT ALL ON users TO eve", Dialect::Postgres)
+                .is_err()
+        );
+        // A script is checked statement by statement.
+        assert!(
+            no_drop
+                .check("CREATE TABLE a (x INT); DROP TABLE b;", Dialect::Sqlite)
+                .is_err()
+        );
+        let ddl_only = policy(Some(&["ddl"]), &[], None);
+        assert!(
+            ddl_only
+                .check("CREATE TABLE a (x INT)", Dialect::Mysql)
+                .is_ok()
+        );
+        let err = ddl_only.check("DELETE FROM a", Dialect::Mysql).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`delete` statements are not among the allowed kinds"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tables_allow_list() {
+        let p = policy(None, &[], Some(&["users", "app.*", "public.posts"]));
+        for ok in [
+            "INSERT INTO users (a) VALUES (1)",
+            "UPDATE app.anything SET a = 1",
+            "SELECT * FROM public.posts JOIN users ON true",
+            "CREATE TABLE users (a INT)",
+            "ALTER TABLE \"users\" ADD COLUMN b INT",
+        ] {
+            p.check(ok, Dialect::Postgres)
+                .unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        for bad in [
+            "DELETE FROM secrets",
+            "SELECT * FROM users JOIN other.tokens ON true",
+            "DROP TABLE posts",
+            "INSERT INTO users SELECT * FROM secrets",
+        ] {
+            let err = p.check(bad, Dialect::Postgres).expect_err(bad);
+            assert!(err.reason.contains("not among the tables"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn unreadable_sql_is_refused() {
+        let p = policy(None, &[], None);
+        let err = p.check("CREATE TABEL oops", Dialect::Sqlite).unwrap_err();
+        assert!(err.reason.contains("cannot read it"), "{err}");
+    }
+
+    #[test]
+    fn bad_specs_are_reported() {
+        let spec = PolicySpec {
+            deny: Some(vec!["explode".into()]),
+            ..PolicySpec::default()
+        };
+        assert!(
+            spec.compile()
+                .unwrap_err()
+                .contains("unknown statement kind \"explode\"")
+        );
+        let spec = PolicySpec {
+            tables: Some(vec!["a.b.c".into()]),
+            ..PolicySpec::default()
+        };
+        assert!(
+            spec.compile()
+                .unwrap_err()
+                .contains("is not a table pattern")
+        );
+    }
+}
