@@ -185,11 +185,11 @@ impl HostState {
             return Err(self.exhaust(Exhausted::Statement(self.limits.statement_bytes, sql.len())));
         }
         let dialect = self.sink()?.dialect();
-        if let Some(policy) = &self.policy {
-            if let Err(violation) = policy.check(sql, dialect) {
-                self.violation = Some(violation);
-                return Err(wasmtime::format_err!("policy violation"));
-            }
+        if let Some(policy) = &self.policy
+            && let Err(violation) = policy.check(sql, dialect)
+        {
+            self.violation = Some(violation);
+            return Err(wasmtime::format_err!("policy violation"));
         }
         Ok(left)
     }
