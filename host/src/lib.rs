@@ -38,7 +38,7 @@ pub use catalog::{Catalog, CatalogError, Entry};
 pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
-pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, Target};
+pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
 pub use project::{Project, Range};
 pub use runner::{AppliedRevision, Event, RevisionFailure, RunError, StepReport, VersionTable};
 pub use sandbox::{CallResult, RevisionInfo, Sandbox};
