@@ -72,6 +72,8 @@ struct FileConfig {
     database_url: Option<String>,
     migrations: Option<String>,
     version_table: Option<String>,
+    cache_dir: Option<String>,
+    revisions: Option<String>,
 }
 
 /// What the command line says, before the file and environment are read.
@@ -96,6 +98,12 @@ pub struct Config {
     pub migrations: PathBuf,
     /// The version table.
     pub version_table: VersionTable,
+    /// Where revision metadata is cached (default `<migrations>/.retort-cache`;
+    /// `off` in the file or `RETORT_CACHE_DIR` disables the cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Where `retort revision` and `retort merge` write new revision crates
+    /// (default `revisions` beside the config file, or in the current directory).
+    pub revisions: PathBuf,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -142,6 +150,8 @@ impl Config {
             interp("database_url", raw.database_url)?.map(|url| relative_sqlite(&url, &base));
         let file_migrations = interp("migrations", raw.migrations)?.map(|m| base.join(m));
         let file_table = interp("version_table", raw.version_table)?;
+        let file_cache = interp("cache_dir", raw.cache_dir)?;
+        let file_revisions = interp("revisions", raw.revisions)?.map(|r| base.join(r));
 
         let database_url = overrides
             .database_url
@@ -166,10 +176,20 @@ impl Config {
             .or_else(|| env("RETORT_VERSION_TABLE"))
             .or(file_table)
             .unwrap_or_else(|| version_table::DEFAULT_NAME.to_string());
+        // From the environment, a relative directory is relative to the current one.
+        let cache_dir = match (env("RETORT_CACHE_DIR"), file_cache) {
+            (Some(off), _) | (None, Some(off)) if off == "off" => None,
+            (Some(dir), _) => Some(PathBuf::from(dir)),
+            (None, Some(dir)) => Some(base.join(dir)),
+            (None, None) => Some(crate::catalog::default_cache_dir(&migrations)),
+        };
+        let revisions = file_revisions.unwrap_or_else(|| base.join("revisions"));
         Ok(Config {
             database_url,
             migrations,
             version_table: VersionTable::new(&table)?,
+            cache_dir,
+            revisions,
             file,
         })
     }
@@ -288,9 +308,16 @@ mod tests {
         );
         assert_eq!(c.migrations, dir.path().join("revs"));
         assert_eq!(c.version_table.name(), "vt");
+        assert_eq!(c.cache_dir, Some(dir.path().join("revs/.retort-cache")));
+        assert_eq!(c.revisions, dir.path().join("revisions"));
 
-        let env = env_of(&[("DATABASE_URL", "sqlite:env.db"), ("TABLE", "from_env")]);
+        let env = env_of(&[
+            ("DATABASE_URL", "sqlite:env.db"),
+            ("TABLE", "from_env"),
+            ("RETORT_CACHE_DIR", "off"),
+        ]);
         let c = Config::load_with_env(&flags, &env).unwrap();
+        assert_eq!(c.cache_dir, None);
         assert_eq!(c.database_url.as_deref(), Some("sqlite:env.db"));
         assert_eq!(c.version_table.name(), "from_env");
 

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogError};
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::Error;
@@ -64,10 +64,35 @@ pub struct Project {
 }
 
 impl Project {
-    /// Starts the engine and loads every revision in the migrations directory.
+    /// Starts the engine and loads every revision in the migrations directory
+    /// (metadata from the cache where it can; nothing is compiled then).
     pub async fn open(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let catalog = Catalog::load(&sandbox, &config.migrations).await?;
+        let catalog =
+            Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref()).await?;
+        Ok(Project {
+            config,
+            sandbox,
+            catalog,
+        })
+    }
+
+    /// Like [`Project::open`], but a missing or empty migrations directory is
+    /// a project without revisions (for `revision` on a new project).
+    pub async fn open_or_empty(config: Config) -> Result<Project, Error> {
+        let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let catalog = match Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref())
+            .await
+        {
+            Ok(catalog) => catalog,
+            Err(CatalogError::Empty { .. }) => Catalog::empty(&config.migrations),
+            Err(CatalogError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !config.migrations.exists() =>
+            {
+                Catalog::empty(&config.migrations)
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Project {
             config,
             sandbox,
@@ -184,6 +209,9 @@ impl Project {
             Ok(plan) => plan,
             Err(e) => return (sink, Err(e)),
         };
+        if let Err(e) = self.catalog.prepare(&self.sandbox, &plan.steps).await {
+            return (sink, Err(e.into()));
+        }
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink);
         let result = runner.run(&plan, observer).await.map_err(Error::from);
         (runner.into_sink(), result)
@@ -208,6 +236,7 @@ impl Project {
             ));
         }
         let plan = self.plan(direction, &assumed, &range.to)?;
+        self.catalog.prepare(&self.sandbox, &plan.steps).await?;
         let table = &self.config.version_table;
         let mut recorder = Recorder::new(dialect);
         recorder.comment(&format!(

@@ -145,6 +145,21 @@ impl RevisionGraph {
         })
     }
 
+    /// A graph without revisions.
+    pub fn empty() -> Self {
+        RevisionGraph {
+            revisions: Vec::new(),
+            index: HashMap::new(),
+            labels: HashMap::new(),
+            parents: Vec::new(),
+            children: Vec::new(),
+            requires: Vec::new(),
+            required_by: Vec::new(),
+            rank: Vec::new(),
+            order: Vec::new(),
+        }
+    }
+
     /// Every revision, in the order given to [`RevisionGraph::new`].
     pub fn revisions(&self) -> &[Revision] {
         &self.revisions

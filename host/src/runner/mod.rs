@@ -243,7 +243,13 @@ impl<'a> Runner<'a> {
             let sink = self.sink.take().expect("the sink is back after every step");
             let outcome = self
                 .sandbox
-                .call(&entry.component, plan.direction, sink)
+                .call(
+                    entry
+                        .component()
+                        .expect("Catalog::prepare compiled every step of the plan"),
+                    plan.direction,
+                    sink,
+                )
                 .await;
             self.sink = Some(outcome.sink);
             for line in &outcome.logs {
