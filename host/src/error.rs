@@ -4,6 +4,7 @@ use crate::catalog::CatalogError;
 use crate::config::ConfigError;
 use crate::graph::GraphError;
 use crate::runner::RunError;
+use crate::scaffold::ScaffoldError;
 use crate::sink::ConnectError;
 use crate::value::DbError;
 
@@ -37,6 +38,9 @@ pub enum Error {
     /// The command line asks for something that cannot be done.
     #[error("{0}")]
     Usage(String),
+    /// A new revision crate could not be written.
+    #[error(transparent)]
+    Scaffold(#[from] ScaffoldError),
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -48,7 +52,11 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
-            Error::Config(_) | Error::Catalog(_) | Error::Graph(_) | Error::Usage(_) => 2,
+            Error::Config(_)
+            | Error::Catalog(_)
+            | Error::Graph(_)
+            | Error::Usage(_)
+            | Error::Scaffold(_) => 2,
         }
     }
 }

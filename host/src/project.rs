@@ -1,10 +1,16 @@
 //! The public operations: what the CLI commands call, usable without it.
 
+mod authoring;
+mod stamp;
+
+pub use authoring::RevisionRequest;
+pub use stamp::Check;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError, Entry};
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::Error;
@@ -113,6 +119,35 @@ impl Project {
     /// The revision graph.
     pub fn graph(&self) -> &RevisionGraph {
         self.catalog.graph()
+    }
+
+    /// The revisions `history -r RANGE` shows, newest first. `RANGE` is
+    /// `FROM:TO` (either end may be left out: base and heads), or `TO` alone.
+    pub fn history(&self, range: Option<&str>) -> Result<Vec<&Entry>, Error> {
+        let end = |text: &str, open: &str| -> Result<Option<Target>, GraphError> {
+            match text.trim() {
+                "" => Ok(None),
+                t if t == open => Ok(None),
+                t => t.parse().map(Some),
+            }
+        };
+        let (from, to) = match range.map(|r| r.split_once(':').unwrap_or(("", r))) {
+            None => (None, None),
+            Some((from, to)) => (end(from, "base")?, end(to, "heads")?),
+        };
+        let ids = self.graph().range(from.as_ref(), to.as_ref())?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| self.catalog.get(id))
+            .collect())
+    }
+
+    /// The revision a target names (`show`).
+    pub fn show(&self, target: &Target) -> Result<&Entry, Error> {
+        let id = self.graph().resolve_target(target)?;
+        self.catalog
+            .get(id)
+            .ok_or_else(|| Error::Usage(format!("revision {id} has no component")))
     }
 
     /// Opens the one connection a run uses.
