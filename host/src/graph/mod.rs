@@ -313,6 +313,15 @@ impl RevisionGraph {
         }
     }
 
+    /// Whether `ancestor` is `id` itself or one of its ancestors through
+    /// parent links only (`depends-on` does not count).
+    pub fn descends_from_id(&self, id: &str, ancestor: &str) -> bool {
+        match (self.index.get(id), self.index.get(ancestor)) {
+            (Some(&i), Some(&a)) => self.descends_from(i, a),
+            _ => false,
+        }
+    }
+
     /// The revisions shown by `history -r FROM:TO`, newest first: those that
     /// `to` needs (every revision when `None`) and that are `from` or come
     /// after it (no limit when `None`). Both ends are absolute targets.

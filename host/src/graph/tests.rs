@@ -400,6 +400,9 @@ fn resolve_all_for_commands_taking_several() {
     assert!(g.requires("m", "a1"));
     assert!(g.requires("b2", "a1"));
     assert!(!g.requires("a2", "b1"));
+    assert!(g.descends_from_id("m", "a1"));
+    assert!(!g.descends_from_id("b2", "a1"));
+    assert!(g.descends_from_id("b2", "b2"));
 }
 
 #[test]

@@ -74,7 +74,7 @@ impl Project {
         let graph = self.graph();
         for a in &parents {
             for b in &parents {
-                if a != b && graph.requires(a, b) {
+                if a != b && graph.descends_from_id(a, b) {
                     return Err(Error::Usage(format!(
                         "{b} is already part of {a}: a merge joins revisions that do not include each other; merge {a} with the others"
                     )));
