@@ -292,6 +292,7 @@ fn revision_and_merge_scaffold_crates_that_build_and_apply() {
         "{source}"
     );
     assert!(source.contains("BRANCH_LABELS: &'static [&'static str] = &[\"gadgets\"];"));
+    build_into(&gadgets_dir, &migrations);
     let (code, stdout, stderr) = run(
         cwd,
         &[
@@ -310,7 +311,6 @@ fn revision_and_merge_scaffold_crates_that_build_and_apply() {
     assert!(source.contains(&format!(
         "DEPENDS_ON: &'static [&'static str] = &[\"{gadgets}\"];"
     )));
-    build_into(&gadgets_dir, &migrations);
     build_into(&gizmos_dir, &migrations);
 
     let (_, heads, _) = run(cwd, &["heads"]);
@@ -321,7 +321,15 @@ fn revision_and_merge_scaffold_crates_that_build_and_apply() {
     assert!(stderr.contains("retort merge heads"), "{stderr}");
     let (code, _, stderr) = run(
         cwd,
-        &["revision", "-m", "again", "--branch-label", "gadgets"],
+        &[
+            "revision",
+            "-m",
+            "again",
+            "--head",
+            "gadgets",
+            "--branch-label",
+            "gadgets",
+        ],
     );
     assert_eq!(code, 2);
     assert!(
