@@ -247,10 +247,11 @@ impl RevisionGraph {
         let Some(&i) = self.index.get(id) else {
             return Vec::new();
         };
+        let ancestors = self.closure(&[i], &self.parents);
         let mut v: Vec<&str> = self
             .labels
             .iter()
-            .filter(|&(_, &root)| self.descends_from(i, root))
+            .filter(|&(_, &root)| ancestors[root])
             .map(|(label, _)| label.as_str())
             .collect();
         v.sort_unstable();
