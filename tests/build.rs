@@ -10,7 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const WORKSPACES: &[&str] = &["example-plugins/rust", "tests/guests"];
+const WORKSPACES: &[&str] = &[
+    "example-plugins/rust",
+    "example-plugins/branching",
+    "tests/guests",
+];
 
 fn main() {
     let root = PathBuf::from(env("CARGO_MANIFEST_DIR")).join("..");
@@ -22,6 +26,8 @@ fn main() {
         "plugin-sdk/Cargo.toml",
         "example-plugins/rust/revisions",
         "example-plugins/rust/Cargo.toml",
+        "example-plugins/branching/revisions",
+        "example-plugins/branching/Cargo.toml",
         "tests/guests/revisions",
         "tests/guests/Cargo.toml",
     ] {

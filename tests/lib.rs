@@ -12,3 +12,32 @@ pub const EXAMPLE_IDS: [&str; 4] = [
     "a94d0e6f3c21",
     "e05b7d9c1a42",
 ];
+
+/// The branching example (`example-plugins/branching`): every component.
+pub const BRANCHING: [&str; 7] = [
+    B0001_ACCOUNTS,
+    B0002_SESSIONS,
+    B0003_API_TOKENS,
+    B0004_PLANS,
+    B0005_INVOICES,
+    B0006_MERGE_AUTH_BILLING,
+    B0007_AUDIT_LOG,
+];
+
+/// Ids of the branching example.
+pub mod branching {
+    /// The base: accounts.
+    pub const ACCOUNTS: &str = "5e1a0c3b7d01";
+    /// auth (label `auth`): sessions.
+    pub const SESSIONS: &str = "a7c3e9d1f002";
+    /// auth: api_tokens.
+    pub const API_TOKENS: &str = "a7f04b2c8e03";
+    /// billing (label `billing`): plans.
+    pub const PLANS: &str = "b3d6f8a1c204";
+    /// billing: invoices, depends on SESSIONS.
+    pub const INVOICES: &str = "b9e2c5d7a405";
+    /// The merge of API_TOKENS and INVOICES.
+    pub const MERGE: &str = "d4f7a2b9e806";
+    /// A second base (label `audit`).
+    pub const AUDIT: &str = "c0ffee5a1e07";
+}

@@ -87,6 +87,8 @@ struct FileConfig {
     transaction_mode: Option<String>,
     limits: Option<crate::sandbox::LimitsSpec>,
     policy: Option<crate::sandbox::PolicySpec>,
+    cache_dir: Option<String>,
+    revisions: Option<String>,
 }
 
 /// What the command line says, before the file and environment are read.
@@ -131,6 +133,12 @@ pub struct Config {
     pub limits: crate::sandbox::LimitsSpec,
     /// The SQL policy (`[policy]`, with per-revision overrides); `None` when unset.
     pub policy: Option<crate::sandbox::PolicySpec>,
+    /// Where revision metadata is cached (default `<migrations>/.retort-cache`;
+    /// `off` in the file or `RETORT_CACHE_DIR` disables the cache).
+    pub cache_dir: Option<PathBuf>,
+    /// Where `retort revision` and `retort merge` write new revision crates
+    /// (default `revisions` beside the config file, or in the current directory).
+    pub revisions: PathBuf,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -182,6 +190,8 @@ impl Config {
         let file_table = interp("version_table", raw.version_table)?;
         let file_schema = interp("schema", raw.schema)?;
         let file_mode = interp("transaction_mode", raw.transaction_mode)?;
+        let file_cache = interp("cache_dir", raw.cache_dir)?;
+        let file_revisions = interp("revisions", raw.revisions)?.map(|r| base.join(r));
 
         let database_url = overrides
             .database_url
@@ -256,6 +266,14 @@ impl Config {
                 policy.for_revision(id).map_err(bad)?;
             }
         }
+        // From the environment, a relative directory is relative to the current one.
+        let cache_dir = match (env("RETORT_CACHE_DIR"), file_cache) {
+            (Some(off), _) | (None, Some(off)) if off == "off" => None,
+            (Some(dir), _) => Some(PathBuf::from(dir)),
+            (None, Some(dir)) => Some(base.join(dir)),
+            (None, None) => Some(crate::catalog::default_cache_dir(&migrations)),
+        };
+        let revisions = file_revisions.unwrap_or_else(|| base.join("revisions"));
         Ok(Config {
             limits,
             policy,
@@ -266,6 +284,8 @@ impl Config {
             lock: !overrides.no_lock && raw.lock.unwrap_or(true),
             lock_timeout,
             transaction_mode,
+            cache_dir,
+            revisions,
             file,
         })
     }
@@ -391,9 +411,16 @@ mod tests {
         );
         assert_eq!(c.migrations, dir.path().join("revs"));
         assert_eq!(c.version_table.name(), "vt");
+        assert_eq!(c.cache_dir, Some(dir.path().join("revs/.retort-cache")));
+        assert_eq!(c.revisions, dir.path().join("revisions"));
 
-        let env = env_of(&[("DATABASE_URL", "sqlite:env.db"), ("TABLE", "from_env")]);
+        let env = env_of(&[
+            ("DATABASE_URL", "sqlite:env.db"),
+            ("TABLE", "from_env"),
+            ("RETORT_CACHE_DIR", "off"),
+        ]);
         let c = Config::load_with_env(&flags, &env).unwrap();
+        assert_eq!(c.cache_dir, None);
         assert_eq!(c.database_url.as_deref(), Some("sqlite:env.db"));
         assert_eq!(c.version_table.name(), "from_env");
 

@@ -4,6 +4,7 @@ use crate::catalog::CatalogError;
 use crate::config::ConfigError;
 use crate::graph::GraphError;
 use crate::runner::RunError;
+use crate::scaffold::ScaffoldError;
 use crate::sink::ConnectError;
 use crate::value::DbError;
 
@@ -48,6 +49,9 @@ pub enum Error {
         /// The unresolved failures.
         failures: Vec<crate::runner::RecordedFailure>,
     },
+    /// A new revision crate could not be written.
+    #[error(transparent)]
+    Scaffold(#[from] ScaffoldError),
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -60,7 +64,11 @@ impl Error {
         match self {
             Error::Run(crate::runner::RunError::Mode(_)) => 2,
             Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
-            Error::Config(_) | Error::Catalog(_) | Error::Graph(_) | Error::Usage(_) => 2,
+            Error::Config(_)
+            | Error::Catalog(_)
+            | Error::Graph(_)
+            | Error::Usage(_)
+            | Error::Scaffold(_) => 2,
             Error::Lock(_) => 3,
             Error::Dirty { .. } => 4,
         }

@@ -31,6 +31,7 @@ mod graph;
 mod project;
 mod runner;
 mod sandbox;
+mod scaffold;
 mod sink;
 mod value;
 
@@ -38,12 +39,13 @@ pub use catalog::{Catalog, CatalogError, Entry};
 pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
-pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, Target};
-pub use project::{Project, Range};
+pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
+pub use project::{Check, Project, Range, RevisionRequest};
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,
     TransactionMode, VersionTable,
 };
 pub use sandbox::{CallResult, RevisionInfo, Sandbox};
+pub use scaffold::{Lang, NewRevision, ScaffoldError, Scaffolded};
 pub use sink::{LockError, Mode, OnlineSink, Recorder, Sink};
 pub use value::{DbError, Rows, Value};

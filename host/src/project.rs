@@ -1,10 +1,16 @@
 //! The public operations: what the CLI commands call, usable without it.
 
+mod authoring;
+mod stamp;
+
+pub use authoring::RevisionRequest;
+pub use stamp::Check;
+
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogError, Entry};
 use crate::config::Config;
 use crate::dialect::Dialect;
 use crate::error::Error;
@@ -64,10 +70,35 @@ pub struct Project {
 }
 
 impl Project {
-    /// Starts the engine and loads every revision in the migrations directory.
+    /// Starts the engine and loads every revision in the migrations directory
+    /// (metadata from the cache where it can; nothing is compiled then).
     pub async fn open(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let catalog = Catalog::load(&sandbox, &config.migrations).await?;
+        let catalog =
+            Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref()).await?;
+        Ok(Project {
+            config,
+            sandbox,
+            catalog,
+        })
+    }
+
+    /// Like [`Project::open`], but a missing or empty migrations directory is
+    /// a project without revisions (for `revision` on a new project).
+    pub async fn open_or_empty(config: Config) -> Result<Project, Error> {
+        let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let catalog = match Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref())
+            .await
+        {
+            Ok(catalog) => catalog,
+            Err(CatalogError::Empty { .. }) => Catalog::empty(&config.migrations),
+            Err(CatalogError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && !config.migrations.exists() =>
+            {
+                Catalog::empty(&config.migrations)
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok(Project {
             config,
             sandbox,
@@ -88,6 +119,35 @@ impl Project {
     /// The revision graph.
     pub fn graph(&self) -> &RevisionGraph {
         self.catalog.graph()
+    }
+
+    /// The revisions `history -r RANGE` shows, newest first. `RANGE` is
+    /// `FROM:TO` (either end may be left out: base and heads), or `TO` alone.
+    pub fn history(&self, range: Option<&str>) -> Result<Vec<&Entry>, Error> {
+        let end = |text: &str, open: &str| -> Result<Option<Target>, GraphError> {
+            match text.trim() {
+                "" => Ok(None),
+                t if t == open => Ok(None),
+                t => t.parse().map(Some),
+            }
+        };
+        let (from, to) = match range.map(|r| r.split_once(':').unwrap_or(("", r))) {
+            None => (None, None),
+            Some((from, to)) => (end(from, "base")?, end(to, "heads")?),
+        };
+        let ids = self.graph().range(from.as_ref(), to.as_ref())?;
+        Ok(ids
+            .into_iter()
+            .filter_map(|id| self.catalog.get(id))
+            .collect())
+    }
+
+    /// The revision a target names (`show`).
+    pub fn show(&self, target: &Target) -> Result<&Entry, Error> {
+        let id = self.graph().resolve_target(target)?;
+        self.catalog
+            .get(id)
+            .ok_or_else(|| Error::Usage(format!("revision {id} has no component")))
     }
 
     /// Opens the one connection a run uses.
@@ -199,6 +259,9 @@ impl Project {
             Ok(plan) => plan,
             Err(e) => return self.release(sink, Err(e)).await,
         };
+        if let Err(e) = self.catalog.prepare(&self.sandbox, &plan.steps).await {
+            return self.release(sink, Err(e.into())).await;
+        }
         let table = &self.config.version_table;
         let rules = |id: &str| self.config.rules_for(id);
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
@@ -212,7 +275,7 @@ impl Project {
     /// Takes the migration lock (unless configured off), makes sure the
     /// version table exists, refuses while a recorded failure is unresolved,
     /// then runs `then`. On error the lock is released before returning.
-    async fn locked<T>(
+    pub(crate) async fn locked<T>(
         &self,
         mut sink: Sink,
         then: impl AsyncFnOnce(&mut Sink) -> Result<T, Error>,
@@ -247,7 +310,7 @@ impl Project {
         }
     }
 
-    async fn release<T>(
+    pub(crate) async fn release<T>(
         &self,
         mut sink: Sink,
         result: Result<T, Error>,
@@ -327,6 +390,7 @@ impl Project {
             ));
         }
         let plan = self.plan(direction, &assumed, &range.to)?;
+        self.catalog.prepare(&self.sandbox, &plan.steps).await?;
         let table = &self.config.version_table;
         let mut recorder = Recorder::new(dialect);
         recorder.comment(&format!(

@@ -65,18 +65,51 @@ pub enum Command {
     /// Example: `retort downgrade -1`, `retort downgrade base`,
     /// `retort downgrade --sql head:base > downgrade.sql`.
     Downgrade(DowngradeArgs),
-    /// Show the applied revisions that nothing applied follows.
+    /// Show the applied revisions that nothing applied follows (every applied head).
     ///
-    /// Example: `retort current`.
+    /// Example: `retort current`, `retort current --verbose`.
     Current(CurrentArgs),
-    /// List revisions, newest first.
+    /// List revisions, newest first, with their parents, labels and heads.
     ///
-    /// Example: `retort history`.
-    History,
+    /// Never compiles a component: metadata comes from the cache.
+    /// Example: `retort history`, `retort history -r auth@base:auth@head --verbose`,
+    /// `retort history -r ae10:` (ae10 and everything after it).
+    History(HistoryArgs),
     /// List the revisions nothing follows.
     ///
-    /// Example: `retort heads`.
-    Heads,
+    /// Example: `retort heads`, `retort heads --verbose`.
+    Heads(HeadsArgs),
+    /// List branch points (revisions with several children) and branch labels.
+    ///
+    /// Example: `retort branches`.
+    Branches,
+    /// Show one revision: parents, children, labels, dependencies, file and hash.
+    ///
+    /// Example: `retort show ae10`, `retort show auth@head`, `retort show head`.
+    Show(ShowArgs),
+    /// Set the version table to TARGET without running any revision.
+    ///
+    /// Rows for what TARGET needs are added; rows for what comes after a
+    /// revision TARGET are removed. With --sql the statements go to stdout.
+    /// Example: `retort stamp heads`, `retort stamp ae10`, `retort stamp base`,
+    /// `retort stamp --sql base:heads > stamp.sql`.
+    Stamp(StampArgs),
+    /// Scaffold a merge revision whose parents are REV... (e.g. `heads`).
+    ///
+    /// Example: `retort merge heads -m "merge auth and billing"`,
+    /// `retort merge a7c3 b9e2 -m "join"`.
+    Merge(MergeArgs),
+    /// Scaffold a new revision crate with a fresh id, following the head.
+    ///
+    /// Writes `<revisions>/r<id>_<message words>/` (Cargo.toml, src/lib.rs).
+    /// Example: `retort revision -m "add widgets"`,
+    /// `retort revision -m "start billing" --head base --branch-label billing`,
+    /// `retort revision -m "invoices" --head billing@head --depends-on auth@head`.
+    Revision(RevisionArgs),
+    /// Exit 0 when every head is applied, 1 when some revision is not.
+    ///
+    /// Example: `retort check || retort upgrade`.
+    Check,
     /// Upgrade to every head, non-interactively: what deploy tooling calls.
     ///
     /// Exit codes: 0 done or nothing to do, 1 a revision (or the database)
@@ -142,4 +175,102 @@ pub struct ResolveArgs {
     /// Its changes have been undone: record it as not done.
     #[arg(long)]
     pub rolled_back: bool,
+}
+
+/// `retort history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// FROM:TO, either end optional (base, heads): e.g. `ae10:`, `:auth@head`, `base:b9e2`.
+    #[arg(
+        short = 'r',
+        long = "rev-range",
+        value_name = "RANGE",
+        allow_hyphen_values = true
+    )]
+    pub range: Option<String>,
+    /// Show every detail of each revision.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `retort heads`.
+#[derive(Debug, Args)]
+pub struct HeadsArgs {
+    /// Show every detail of each head.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// `retort show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A revision: id or unique prefix, branch label, head, label@head, id+N, id-N.
+    #[arg(allow_hyphen_values = true)]
+    pub rev: String,
+}
+
+/// `retort stamp`.
+#[derive(Debug, Args)]
+pub struct StampArgs {
+    /// heads, head, base, a revision id, label, label@head, label@base, +N, -N; with --sql, FROM:TO.
+    #[arg(allow_hyphen_values = true)]
+    pub target: String,
+    /// Write the SQL to stdout instead of changing the database.
+    #[arg(long)]
+    pub sql: bool,
+    /// Dialect of the --sql script when no database URL says it: sqlite, postgres, mysql.
+    #[arg(long, value_name = "NAME")]
+    pub dialect: Option<String>,
+}
+
+/// Options shared by `revision` and `merge`.
+#[derive(Debug, Args)]
+pub struct ScaffoldArgs {
+    /// The revision's one-line message.
+    #[arg(short, long)]
+    pub message: String,
+    /// Branch label the new revision declares (repeatable).
+    #[arg(long = "branch-label", value_name = "LABEL")]
+    pub branch_labels: Vec<String>,
+    /// Language of the scaffold.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: LangArg,
+    /// Directory to write the crate into [default: `revisions` from retort.toml, else ./revisions]
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// The retort-sdk (plugin-sdk) directory, when no workspace above DIR provides it.
+    #[arg(long, value_name = "PATH", env = "RETORT_SDK")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// `retort revision`.
+#[derive(Debug, Args)]
+pub struct RevisionArgs {
+    /// What every scaffold takes.
+    #[command(flatten)]
+    pub scaffold: ScaffoldArgs,
+    /// Parent (repeatable): an id, label, label@head, `heads`, or `base` for a new base [default: head]
+    #[arg(long = "head", value_name = "REV")]
+    pub heads: Vec<String>,
+    /// A revision that must be applied first without being a parent (repeatable).
+    #[arg(long = "depends-on", value_name = "REV")]
+    pub depends_on: Vec<String>,
+}
+
+/// `retort merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The revisions to join: ids, labels, label@head, or `heads`.
+    #[arg(required = true, value_name = "REV")]
+    pub revisions: Vec<String>,
+    /// What every scaffold takes.
+    #[command(flatten)]
+    pub scaffold: ScaffoldArgs,
+}
+
+/// Languages `revision` can scaffold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LangArg {
+    /// A Rust crate using retort-sdk.
+    Rust,
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod report;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -26,7 +27,7 @@ pub fn main() -> ExitCode {
         }
     };
     match runtime.block_on(commands::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "error: {e}");
             ExitCode::from(e.exit_code())

@@ -42,11 +42,57 @@ pub enum GraphError {
         /// Every id it matches.
         matches: Vec<String>,
     },
-    /// `head` asked for where the graph has several heads.
-    #[error("target `head` is ambiguous: the graph has {} heads ({}); use `heads` or name one", .heads.len(), .heads.join(", "))]
+    /// `head` (or `label@head`) asked for where there are several heads.
+    #[error("target `{target}` is ambiguous: there are {} heads ({}); use `heads`, a branch label (label@head) or name one", .heads.len(), .heads.join(", "))]
     MultipleHeads {
+        /// The target as given.
+        target: String,
         /// The heads.
         heads: Vec<String>,
+    },
+    /// Two revisions declare the same branch label.
+    #[error(
+        "branch label {label:?} is declared by both {first} and {second}; a label names one branch: rename one of them"
+    )]
+    DuplicateLabel {
+        /// The label.
+        label: String,
+        /// The first revision declaring it.
+        first: String,
+        /// The second revision declaring it.
+        second: String,
+    },
+    /// A branch label that cannot be used in a target.
+    #[error(
+        "revision {revision} declares the branch label {label:?}, which {reason}; rename the label"
+    )]
+    BadLabel {
+        /// The revision declaring it.
+        revision: String,
+        /// The label.
+        label: String,
+        /// Why it is refused.
+        reason: String,
+    },
+    /// `label@...` names a label no revision declares.
+    #[error("no revision declares the branch label {label:?} (known labels: {})", if .known.is_empty() { "none".to_string() } else { .known.join(", ") })]
+    UnknownLabel {
+        /// The label as given.
+        label: String,
+        /// Every declared label.
+        known: Vec<String>,
+    },
+    /// `id+N` / `id-N` reached a fork (a branch point or a merge).
+    #[error("target {target:?} is ambiguous: {at} has {} {} ({}); name one of them, or use label@+N / label@-N", .candidates.len(), if *.forward { "children" } else { "parents" }, .candidates.join(", "))]
+    AmbiguousStep {
+        /// The target as given.
+        target: String,
+        /// Where the walk forked.
+        at: String,
+        /// True walking to children, false walking to parents.
+        forward: bool,
+        /// The revisions it could go to.
+        candidates: Vec<String>,
     },
     /// A target string that is not of any known form.
     #[error("cannot read target {target:?}: {reason}")]

@@ -1,14 +1,34 @@
 //! The revision graph: a DAG built from each revision's `down-revisions` and
-//! `depends-on`, and the plans that move a database from one set of applied
-//! revisions to a target. Pure: no wasm, no SQL, no I/O.
+//! `depends-on`, its branch labels, and the plans that move a database from
+//! one set of applied revisions to a target. Pure: no wasm, no SQL, no I/O.
+//!
+//! Vocabulary (as in Alembic):
+//! - a revision's **parents** are its down-revisions; a **base** has none, a
+//!   **merge** has several; a **branch point** has several children;
+//! - a **head** is a revision that no revision names as a parent
+//!   (`depends-on` links do not make heads);
+//! - a revision **requires** its parents and its `depends-on` revisions: they
+//!   are applied before it and reverted after it;
+//! - a **branch label** declared by revision R names the branch made of R and
+//!   every revision descended from R through parent links.
 
 mod error;
+mod plan;
 mod target;
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeSet, HashMap};
 
 pub use error::GraphError;
+pub use plan::{Direction, Plan, StampPlan};
 pub use target::Target;
+
+/// Words with a meaning of their own in targets, which a label cannot take.
+const RESERVED: [&str; 4] = ["heads", "head", "base", "current"];
 
 /// What the graph needs to know about one revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,24 +56,18 @@ impl Revision {
             message: String::new(),
         }
     }
-}
 
-/// Which way a plan moves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Applying revisions.
-    Upgrade,
-    /// Reverting revisions.
-    Downgrade,
-}
+    /// The same revision with these branch labels.
+    pub fn labels(mut self, labels: &[&str]) -> Self {
+        self.branch_labels = labels.iter().map(|s| s.to_string()).collect();
+        self
+    }
 
-/// The ordered revision ids a run will upgrade or downgrade.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Which way.
-    pub direction: Direction,
-    /// Revision ids in execution order.
-    pub steps: Vec<String>,
+    /// The same revision with these `depends-on` revisions.
+    pub fn depends(mut self, on: &[&str]) -> Self {
+        self.depends_on = on.iter().map(|s| s.to_string()).collect();
+        self
+    }
 }
 
 /// A validated revision DAG.
@@ -61,25 +75,38 @@ pub struct Plan {
 pub struct RevisionGraph {
     revisions: Vec<Revision>,
     index: HashMap<String, usize>,
-    /// Parents and dependencies of each revision, as indices.
-    requires: Vec<Vec<usize>>,
-    /// Revisions that list each revision as a parent.
+    /// Branch label → the revision declaring it.
+    labels: HashMap<String, usize>,
+    /// Parents (down-revisions) of each revision.
+    parents: Vec<Vec<usize>>,
+    /// Revisions that name each revision as a parent.
     children: Vec<Vec<usize>>,
+    /// Parents and dependencies of each revision.
+    requires: Vec<Vec<usize>>,
+    /// Revisions that require each revision (children and `depends-on` users).
+    required_by: Vec<Vec<usize>>,
     /// Position of each revision in a deterministic topological order.
     rank: Vec<usize>,
+    /// Revision indices in that order.
+    order: Vec<usize>,
 }
 
 impl RevisionGraph {
-    /// Builds the graph; fails on duplicate ids, missing parents and cycles.
+    /// Builds the graph; fails on duplicate ids, missing parents or
+    /// dependencies, cycles, and duplicate or unusable branch labels.
     pub fn new(revisions: Vec<Revision>) -> Result<Self, GraphError> {
-        let mut index = HashMap::with_capacity(revisions.len());
+        let n = revisions.len();
+        let mut index = HashMap::with_capacity(n);
         for (i, rev) in revisions.iter().enumerate() {
             if index.insert(rev.id.clone(), i).is_some() {
                 return Err(GraphError::DuplicateId { id: rev.id.clone() });
             }
         }
-        let mut requires = vec![Vec::new(); revisions.len()];
-        let mut children = vec![Vec::new(); revisions.len()];
+        let labels = collect_labels(&revisions, &index)?;
+        let mut parents = vec![Vec::new(); n];
+        let mut children = vec![Vec::new(); n];
+        let mut requires = vec![Vec::new(); n];
+        let mut required_by = vec![Vec::new(); n];
         for (i, rev) in revisions.iter().enumerate() {
             let links = rev
                 .down_revisions
@@ -92,22 +119,45 @@ impl RevisionGraph {
                     missing: other.clone(),
                     relation,
                 })?;
+                if relation == "down-revision" && !parents[i].contains(&j) {
+                    parents[i].push(j);
+                    children[j].push(i);
+                }
                 if !requires[i].contains(&j) {
                     requires[i].push(j);
-                }
-                if relation == "down-revision" {
-                    children[j].push(i);
+                    required_by[j].push(i);
                 }
             }
         }
-        let rank = topological_rank(&revisions, &requires)?;
+        let rank = topological_rank(&revisions, &requires, &required_by)?;
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| rank[i]);
         Ok(RevisionGraph {
             revisions,
             index,
-            requires,
+            labels,
+            parents,
             children,
+            requires,
+            required_by,
             rank,
+            order,
         })
+    }
+
+    /// A graph without revisions.
+    pub fn empty() -> Self {
+        RevisionGraph {
+            revisions: Vec::new(),
+            index: HashMap::new(),
+            labels: HashMap::new(),
+            parents: Vec::new(),
+            children: Vec::new(),
+            requires: Vec::new(),
+            required_by: Vec::new(),
+            rank: Vec::new(),
+            order: Vec::new(),
+        }
     }
 
     /// Every revision, in the order given to [`RevisionGraph::new`].
@@ -115,214 +165,202 @@ impl RevisionGraph {
         &self.revisions
     }
 
+    /// How many revisions there are.
+    pub fn len(&self) -> usize {
+        self.revisions.len()
+    }
+
+    /// Whether there are no revisions at all.
+    pub fn is_empty(&self) -> bool {
+        self.revisions.is_empty()
+    }
+
     /// The revision with exactly this id.
     pub fn get(&self, id: &str) -> Option<&Revision> {
         self.index.get(id).map(|&i| &self.revisions[i])
     }
 
-    /// Revision ids in topological order (parents first, ties by id).
+    /// Revision ids in topological order (what a revision requires comes
+    /// first; ties are broken by id, so the order never depends on file order).
     pub fn ordered(&self) -> Vec<&str> {
-        let mut order: Vec<usize> = (0..self.revisions.len()).collect();
-        order.sort_by_key(|&i| self.rank[i]);
-        order
-            .into_iter()
-            .map(|i| self.revisions[i].id.as_str())
-            .collect()
+        self.ids(self.order.iter().copied())
     }
 
-    /// Revisions that no other revision follows, in topological order.
+    /// Revisions that no revision names as a parent, in topological order.
     pub fn heads(&self) -> Vec<&str> {
-        self.ordered()
-            .into_iter()
-            .filter(|id| self.children[self.index[*id]].is_empty())
-            .collect()
+        self.ids(self.head_indices())
+    }
+
+    /// Revisions without parents, in topological order.
+    pub fn bases(&self) -> Vec<&str> {
+        self.ids(
+            self.order
+                .iter()
+                .copied()
+                .filter(|&i| self.parents[i].is_empty()),
+        )
+    }
+
+    /// Revisions with more than one child, in topological order.
+    pub fn branch_points(&self) -> Vec<&str> {
+        self.ids(
+            self.order
+                .iter()
+                .copied()
+                .filter(|&i| self.children[i].len() > 1),
+        )
+    }
+
+    /// The revisions that name `id` as a parent, in topological order.
+    pub fn children(&self, id: &str) -> Vec<&str> {
+        self.related(id, &self.children)
+    }
+
+    /// The revisions that list `id` in their `depends-on`, in topological order.
+    pub fn dependents(&self, id: &str) -> Vec<&str> {
+        let Some(&i) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<usize> = self.required_by[i]
+            .iter()
+            .copied()
+            .filter(|c| !self.children[i].contains(c))
+            .collect();
+        v.sort_by_key(|&j| self.rank[j]);
+        self.ids(v)
+    }
+
+    /// Every branch label with the revision that declares it, sorted by label.
+    pub fn labels(&self) -> Vec<(&str, &str)> {
+        let mut v: Vec<(&str, &str)> = self
+            .labels
+            .iter()
+            .map(|(label, &i)| (label.as_str(), self.revisions[i].id.as_str()))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The labels of every branch `id` belongs to (its own and those of the
+    /// revisions it descends from), sorted.
+    pub fn branches_of(&self, id: &str) -> Vec<&str> {
+        let Some(&i) = self.index.get(id) else {
+            return Vec::new();
+        };
+        let ancestors = self.closure(&[i], &self.parents);
+        let mut v: Vec<&str> = self
+            .labels
+            .iter()
+            .filter(|&(_, &root)| ancestors[root])
+            .map(|(label, _)| label.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The revisions of the branch `label`: the revision declaring it and
+    /// every descendant, in topological order.
+    pub fn branch(&self, label: &str) -> Result<Vec<&str>, GraphError> {
+        let members = self.branch_members(label)?;
+        Ok(self.ids(self.sorted(members)))
     }
 
     /// The ids of `applied` that no other applied revision follows.
     pub fn applied_heads<'a>(&'a self, applied: &BTreeSet<String>) -> Vec<&'a str> {
-        self.ordered()
-            .into_iter()
-            .filter(|id| applied.contains(*id))
-            .filter(|id| {
-                !self.children[self.index[*id]]
+        self.ids(self.order.iter().copied().filter(|&i| {
+            applied.contains(&self.revisions[i].id)
+                && !self.children[i]
                     .iter()
                     .any(|&c| applied.contains(&self.revisions[c].id))
-            })
-            .collect()
+        }))
     }
 
-    /// Resolves a full id or a unique prefix.
-    pub fn resolve(&self, prefix: &str) -> Result<&str, GraphError> {
-        if let Some(&i) = self.index.get(prefix) {
-            return Ok(&self.revisions[i].id);
-        }
-        let mut matches: Vec<&str> = self
-            .revisions
-            .iter()
-            .map(|r| r.id.as_str())
-            .filter(|id| id.starts_with(prefix))
-            .collect();
-        matches.sort_unstable();
-        match matches.len() {
-            0 => Err(GraphError::UnknownRevision {
-                target: prefix.to_string(),
-            }),
-            1 => Ok(matches[0]),
-            _ => Err(GraphError::AmbiguousPrefix {
-                target: prefix.to_string(),
-                matches: matches.into_iter().map(str::to_string).collect(),
-            }),
-        }
+    /// Resolves a full id, then a branch label (to the revision declaring
+    /// it), then a unique id prefix.
+    pub fn resolve(&self, text: &str) -> Result<&str, GraphError> {
+        self.resolve_index(text)
+            .map(|i| self.revisions[i].id.as_str())
+    }
+
+    /// The one revision a target names: `head`, an id, label or prefix,
+    /// `label@head` or `id±N`. Other targets name no single revision.
+    pub fn resolve_target(&self, target: &Target) -> Result<&str, GraphError> {
+        self.single(target).map(|i| self.revisions[i].id.as_str())
+    }
+
+    /// The revisions a target names, for commands that take several
+    /// (`merge`, `revision --head`): `heads` is every head, `base` none.
+    pub fn resolve_all(&self, target: &Target) -> Result<Vec<&str>, GraphError> {
+        Ok(match target {
+            Target::Heads => self.heads(),
+            Target::Base => Vec::new(),
+            _ => vec![self.resolve_target(target)?],
+        })
     }
 
     /// The revision and everything it requires, transitively, as ids.
     pub fn ancestry(&self, id: &str) -> BTreeSet<String> {
-        let Some(&start) = self.index.get(id) else {
-            return BTreeSet::new();
-        };
-        let mut seen = vec![false; self.revisions.len()];
-        let mut stack = vec![start];
-        while let Some(i) = stack.pop() {
-            if !std::mem::replace(&mut seen[i], true) {
-                stack.extend(&self.requires[i]);
-            }
+        match self.index.get(id) {
+            Some(&i) => self.id_set(&self.closure(&[i], &self.requires)),
+            None => BTreeSet::new(),
         }
-        self.ids_where(&seen)
     }
 
-    /// Every revision that is applied once the database stands at `target`
-    /// (the target and all it requires); used for the start of offline ranges.
-    pub fn reachable(&self, target: &Target) -> Result<BTreeSet<String>, GraphError> {
-        Ok(self
-            .plan_upgrade(&BTreeSet::new(), target)?
-            .steps
-            .into_iter()
-            .collect())
-    }
-
-    /// The steps that take `applied` to `target`, applying revisions.
-    pub fn plan_upgrade(
-        &self,
-        applied: &BTreeSet<String>,
-        target: &Target,
-    ) -> Result<Plan, GraphError> {
-        self.check_applied(applied)?;
-        let wanted: Vec<String> = match target {
-            Target::Heads => self.heads().into_iter().map(str::to_string).collect(),
-            Target::Head => vec![self.single_head()?.to_string()],
-            Target::Base => Vec::new(),
-            Target::Revision(prefix) => vec![self.resolve(prefix)?.to_string()],
-            Target::Relative(n) if *n > 0 => {
-                let all = self.plan_upgrade(applied, &Target::Heads)?.steps;
-                let n = *n as usize;
-                if n > all.len() {
-                    return Err(GraphError::NotEnoughSteps {
-                        direction: "up",
-                        requested: n,
-                        available: all.len(),
-                    });
-                }
-                return Ok(upgrade(all.into_iter().take(n).collect()));
-            }
-            Target::Relative(_) => {
-                return Err(GraphError::BadTarget {
-                    target: target.to_string(),
-                    reason: "upgrade takes +N; use downgrade for -N".to_string(),
-                });
-            }
-        };
-        let mut needed = BTreeSet::new();
-        for id in &wanted {
-            needed.extend(self.ancestry(id));
+    /// Whether `ancestor` is `id` itself or something `id` requires, transitively.
+    pub fn requires(&self, id: &str, ancestor: &str) -> bool {
+        match (self.index.get(id), self.index.get(ancestor)) {
+            (Some(&i), Some(&a)) => self.closure(&[i], &self.requires)[a],
+            _ => false,
         }
-        let mut steps: Vec<&String> = needed.iter().filter(|id| !applied.contains(*id)).collect();
-        steps.sort_by_key(|id| self.rank[self.index[id.as_str()]]);
-        Ok(upgrade(steps.into_iter().cloned().collect()))
     }
 
-    /// The steps that take `applied` down to `target`, reverting revisions
-    /// (dependents before what they depend on).
-    pub fn plan_downgrade(
+    /// Whether `ancestor` is `id` itself or one of its ancestors through
+    /// parent links only (`depends-on` does not count).
+    pub fn descends_from_id(&self, id: &str, ancestor: &str) -> bool {
+        match (self.index.get(id), self.index.get(ancestor)) {
+            (Some(&i), Some(&a)) => self.descends_from(i, a),
+            _ => false,
+        }
+    }
+
+    /// The revisions shown by `history -r FROM:TO`, newest first: those that
+    /// `to` needs (every revision when `None`) and that are `from` or come
+    /// after it (no limit when `None`). Both ends are absolute targets.
+    pub fn range(
         &self,
-        applied: &BTreeSet<String>,
-        target: &Target,
-    ) -> Result<Plan, GraphError> {
-        self.check_applied(applied)?;
-        let mut removable: Vec<&String> = applied.iter().collect();
-        removable.sort_by_key(|id| std::cmp::Reverse(self.rank[self.index[id.as_str()]]));
-        let keep = match target {
-            Target::Base => BTreeSet::new(),
-            Target::Revision(prefix) => {
-                let id = self.resolve(prefix)?;
-                if !applied.contains(id) {
-                    return Err(GraphError::NotApplied {
-                        revision: id.to_string(),
-                        applied: self.in_order(applied),
-                    });
-                }
-                self.ancestry(id)
-            }
-            Target::Relative(n) if *n < 0 => {
-                let n = n.unsigned_abs() as usize;
-                if n > removable.len() {
-                    return Err(GraphError::NotEnoughSteps {
-                        direction: "down",
-                        requested: n,
-                        available: removable.len(),
-                    });
-                }
-                return Ok(downgrade(removable.into_iter().take(n).cloned().collect()));
-            }
-            Target::Heads | Target::Head | Target::Relative(_) => {
-                return Err(GraphError::BadTarget {
-                    target: target.to_string(),
-                    reason: "downgrade takes base, a revision id or -N".to_string(),
-                });
-            }
-        };
-        Ok(downgrade(
-            removable
-                .into_iter()
-                .filter(|id| !keep.contains(*id))
-                .cloned()
-                .collect(),
-        ))
+        from: Option<&Target>,
+        to: Option<&Target>,
+    ) -> Result<Vec<&str>, GraphError> {
+        let mut keep = vec![true; self.len()];
+        if let Some(to) = to {
+            let wanted = self.wanted(to)?;
+            keep = self.closure(&wanted, &self.requires);
+        }
+        if let Some(from) = from {
+            let start = self.wanted(from)?;
+            let after = self.closure(&start, &self.required_by);
+            keep.iter_mut().zip(after).for_each(|(k, a)| *k &= a);
+        }
+        Ok(self.ids(self.order.iter().rev().copied().filter(|&i| keep[i])))
     }
 
-    /// `ids` sorted in topological order.
+    /// `ids` sorted in topological order (unknown ids last).
     pub fn in_order(&self, ids: &BTreeSet<String>) -> Vec<String> {
         let mut v: Vec<String> = ids.iter().cloned().collect();
         v.sort_by_key(|id| self.index.get(id).map_or(usize::MAX, |&i| self.rank[i]));
         v
     }
 
-    fn single_head(&self) -> Result<&str, GraphError> {
-        match self.heads().as_slice() {
-            [] => Err(GraphError::BadTarget {
-                target: "head".to_string(),
-                reason: "there are no revisions".to_string(),
-            }),
-            [one] => Ok(one),
-            many => Err(GraphError::MultipleHeads {
-                heads: many.iter().map(|s| s.to_string()).collect(),
-            }),
-        }
+    // ---- internals shared with plan.rs ----
+
+    fn ids(&self, indices: impl IntoIterator<Item = usize>) -> Vec<&str> {
+        indices
+            .into_iter()
+            .map(|i| self.revisions[i].id.as_str())
+            .collect()
     }
 
-    fn check_applied(&self, applied: &BTreeSet<String>) -> Result<(), GraphError> {
-        let unknown: Vec<String> = applied
-            .iter()
-            .filter(|id| !self.index.contains_key(*id))
-            .cloned()
-            .collect();
-        if unknown.is_empty() {
-            Ok(())
-        } else {
-            Err(GraphError::UnknownApplied { ids: unknown })
-        }
-    }
-
-    fn ids_where(&self, flags: &[bool]) -> BTreeSet<String> {
+    fn id_set(&self, flags: &[bool]) -> BTreeSet<String> {
         flags
             .iter()
             .enumerate()
@@ -330,20 +368,240 @@ impl RevisionGraph {
             .map(|(i, _)| self.revisions[i].id.clone())
             .collect()
     }
-}
 
-fn upgrade(steps: Vec<String>) -> Plan {
-    Plan {
-        direction: Direction::Upgrade,
-        steps,
+    fn related(&self, id: &str, links: &[Vec<usize>]) -> Vec<&str> {
+        let Some(&i) = self.index.get(id) else {
+            return Vec::new();
+        };
+        self.ids(self.sorted(links[i].clone()))
+    }
+
+    fn sorted(&self, mut indices: Vec<usize>) -> Vec<usize> {
+        indices.sort_by_key(|&i| self.rank[i]);
+        indices
+    }
+
+    fn head_indices(&self) -> impl Iterator<Item = usize> + '_ {
+        self.order
+            .iter()
+            .copied()
+            .filter(|&i| self.children[i].is_empty())
+    }
+
+    /// Everything reachable from `start` through `links`, `start` included.
+    fn closure(&self, start: &[usize], links: &[Vec<usize>]) -> Vec<bool> {
+        let mut seen = vec![false; self.len()];
+        let mut stack = start.to_vec();
+        while let Some(i) = stack.pop() {
+            if !std::mem::replace(&mut seen[i], true) {
+                stack.extend(&links[i]);
+            }
+        }
+        seen
+    }
+
+    fn descends_from(&self, i: usize, root: usize) -> bool {
+        self.closure(&[i], &self.parents)[root]
+    }
+
+    fn resolve_index(&self, text: &str) -> Result<usize, GraphError> {
+        if let Some(&i) = self.index.get(text) {
+            return Ok(i);
+        }
+        if let Some(&i) = self.labels.get(text) {
+            return Ok(i);
+        }
+        let mut matches: Vec<&str> = self
+            .revisions
+            .iter()
+            .map(|r| r.id.as_str())
+            .filter(|id| id.starts_with(text))
+            .collect();
+        matches.sort_unstable();
+        match matches.as_slice() {
+            [] => Err(GraphError::UnknownRevision {
+                target: text.to_string(),
+            }),
+            [one] => Ok(self.index[*one]),
+            _ => Err(GraphError::AmbiguousPrefix {
+                target: text.to_string(),
+                matches: matches.into_iter().map(str::to_string).collect(),
+            }),
+        }
+    }
+
+    fn label_root(&self, label: &str) -> Result<usize, GraphError> {
+        self.labels
+            .get(label)
+            .copied()
+            .ok_or_else(|| GraphError::UnknownLabel {
+                label: label.to_string(),
+                known: self
+                    .labels()
+                    .into_iter()
+                    .map(|(l, _)| l.to_string())
+                    .collect(),
+            })
+    }
+
+    fn branch_members(&self, label: &str) -> Result<Vec<usize>, GraphError> {
+        let root = self.label_root(label)?;
+        let flags = self.closure(&[root], &self.children);
+        Ok((0..self.len()).filter(|&i| flags[i]).collect())
+    }
+
+    fn branch_heads(&self, label: &str) -> Result<Vec<usize>, GraphError> {
+        let members = self.branch_members(label)?;
+        Ok(self.sorted(
+            members
+                .into_iter()
+                .filter(|&i| self.children[i].is_empty())
+                .collect(),
+        ))
+    }
+
+    fn one_head(&self, heads: Vec<usize>, target: &Target) -> Result<usize, GraphError> {
+        match heads.as_slice() {
+            [] => Err(GraphError::BadTarget {
+                target: target.to_string(),
+                reason: "there are no revisions".to_string(),
+            }),
+            [one] => Ok(*one),
+            _ => Err(GraphError::MultipleHeads {
+                target: target.to_string(),
+                heads: self.ids(heads).into_iter().map(str::to_string).collect(),
+            }),
+        }
+    }
+
+    /// The one revision a target names.
+    fn single(&self, target: &Target) -> Result<usize, GraphError> {
+        match target {
+            Target::Head => self.one_head(self.head_indices().collect(), target),
+            Target::Revision(text) => self.resolve_index(text),
+            Target::BranchHead(label) => self.one_head(self.branch_heads(label)?, target),
+            Target::Offset(id, n) => self.resolve_offset(target, id, *n),
+            _ => Err(GraphError::BadTarget {
+                target: target.to_string(),
+                reason: "it does not name one revision; use head, label@head, an id, a branch label or id±N".to_string(),
+            }),
+        }
+    }
+
+    /// `id+N` / `id-N`: walks N parent links down or child links up.
+    fn resolve_offset(&self, target: &Target, id: &str, n: i64) -> Result<usize, GraphError> {
+        // An id may itself end in `-N`: the whole text as an id wins.
+        if let Some(&i) = self.index.get(&target.to_string()) {
+            return Ok(i);
+        }
+        let mut at = self.resolve_index(id)?;
+        let forward = n > 0;
+        let requested = n.unsigned_abs() as usize;
+        for taken in 0..requested {
+            let next = if forward {
+                &self.children[at]
+            } else {
+                &self.parents[at]
+            };
+            match next.as_slice() {
+                [one] => at = *one,
+                [] => {
+                    return Err(GraphError::NotEnoughSteps {
+                        direction: if forward { "up" } else { "down" },
+                        requested,
+                        available: taken,
+                    });
+                }
+                many => {
+                    return Err(GraphError::AmbiguousStep {
+                        target: target.to_string(),
+                        at: self.revisions[at].id.clone(),
+                        forward,
+                        candidates: self
+                            .ids(self.sorted(many.to_vec()))
+                            .into_iter()
+                            .map(str::to_string)
+                            .collect(),
+                    });
+                }
+            }
+        }
+        Ok(at)
+    }
+
+    /// The revisions that must be applied for the database to stand at an
+    /// absolute target (with everything they require).
+    fn wanted(&self, target: &Target) -> Result<Vec<usize>, GraphError> {
+        match target {
+            Target::Heads => Ok(self.head_indices().collect()),
+            Target::Base => Ok(Vec::new()),
+            Target::BranchBase(label) => Ok(self.requires[self.label_root(label)?].clone()),
+            Target::Relative(_) | Target::BranchRelative(..) => Err(GraphError::BadTarget {
+                target: target.to_string(),
+                reason: "a relative move needs a starting point; use an absolute target here"
+                    .to_string(),
+            }),
+            _ => Ok(vec![self.single(target)?]),
+        }
+    }
+
+    fn check_applied(&self, applied: &BTreeSet<String>) -> Result<Vec<bool>, GraphError> {
+        let mut flags = vec![false; self.len()];
+        let mut unknown = Vec::new();
+        for id in applied {
+            match self.index.get(id) {
+                Some(&i) => flags[i] = true,
+                None => unknown.push(id.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(flags)
+        } else {
+            Err(GraphError::UnknownApplied { ids: unknown })
+        }
     }
 }
 
-fn downgrade(steps: Vec<String>) -> Plan {
-    Plan {
-        direction: Direction::Downgrade,
-        steps,
+/// Checks every branch label and maps it to the revision declaring it.
+fn collect_labels(
+    revisions: &[Revision],
+    index: &HashMap<String, usize>,
+) -> Result<HashMap<String, usize>, GraphError> {
+    let mut labels: HashMap<String, usize> = HashMap::new();
+    for (i, rev) in revisions.iter().enumerate() {
+        for label in &rev.branch_labels {
+            let bad = |reason: &str| GraphError::BadLabel {
+                revision: rev.id.clone(),
+                label: label.clone(),
+                reason: reason.to_string(),
+            };
+            if !target::is_name(label) {
+                return Err(bad("is not 1-64 letters, digits, `_` or `-`"));
+            }
+            if RESERVED.contains(&label.as_str()) {
+                return Err(bad(
+                    "is a reserved word in targets (heads, head, base, current)",
+                ));
+            }
+            if let Some(&other) = index.get(label) {
+                return Err(bad(&format!(
+                    "is also the id of revision {}",
+                    revisions[other].id
+                )));
+            }
+            if let Some(&first) = labels.get(label)
+                && first != i
+            {
+                return Err(GraphError::DuplicateLabel {
+                    label: label.clone(),
+                    first: revisions[first].id.clone(),
+                    second: rev.id.clone(),
+                });
+            }
+            labels.insert(label.clone(), i);
+        }
     }
+    Ok(labels)
 }
 
 /// Kahn's algorithm, taking ready revisions by id so the order is stable
@@ -351,15 +609,10 @@ fn downgrade(steps: Vec<String>) -> Plan {
 fn topological_rank(
     revisions: &[Revision],
     requires: &[Vec<usize>],
+    required_by: &[Vec<usize>],
 ) -> Result<Vec<usize>, GraphError> {
     let n = revisions.len();
     let mut pending: Vec<usize> = requires.iter().map(Vec::len).collect();
-    let mut dependents = vec![Vec::new(); n];
-    for (i, reqs) in requires.iter().enumerate() {
-        for &r in reqs {
-            dependents[r].push(i);
-        }
-    }
     let mut ready: BTreeSet<(&str, usize)> = (0..n)
         .filter(|&i| pending[i] == 0)
         .map(|i| (revisions[i].id.as_str(), i))
@@ -369,7 +622,7 @@ fn topological_rank(
     while let Some((_, i)) = ready.pop_first() {
         rank[i] = next;
         next += 1;
-        for &d in &dependents[i] {
+        for &d in &required_by[i] {
             pending[d] -= 1;
             if pending[d] == 0 {
                 ready.insert((revisions[d].id.as_str(), d));
@@ -385,191 +638,4 @@ fn topological_rank(
         return Err(GraphError::Cycle { revisions: stuck });
     }
     Ok(rank)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn chain() -> RevisionGraph {
-        RevisionGraph::new(vec![
-            Revision::new("c3", &["b2"]),
-            Revision::new("a1", &[]),
-            Revision::new("d4", &["c3"]),
-            Revision::new("b2", &["a1"]),
-        ])
-        .unwrap()
-    }
-
-    fn set(ids: &[&str]) -> BTreeSet<String> {
-        ids.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn t(s: &str) -> Target {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn orders_parents_first_whatever_the_input_order() {
-        let g = chain();
-        assert_eq!(g.ordered(), vec!["a1", "b2", "c3", "d4"]);
-        assert_eq!(g.heads(), vec!["d4"]);
-    }
-
-    #[test]
-    fn upgrade_plans() {
-        let g = chain();
-        let none = set(&[]);
-        assert_eq!(
-            g.plan_upgrade(&none, &t("heads")).unwrap().steps,
-            ["a1", "b2", "c3", "d4"]
-        );
-        assert_eq!(
-            g.plan_upgrade(&none, &t("head")).unwrap().steps,
-            ["a1", "b2", "c3", "d4"]
-        );
-        assert_eq!(g.plan_upgrade(&none, &t("b")).unwrap().steps, ["a1", "b2"]);
-        assert_eq!(
-            g.plan_upgrade(&set(&["a1", "b2"]), &t("heads"))
-                .unwrap()
-                .steps,
-            ["c3", "d4"]
-        );
-        assert_eq!(
-            g.plan_upgrade(&set(&["a1"]), &t("+2")).unwrap().steps,
-            ["b2", "c3"]
-        );
-        assert!(g.plan_upgrade(&none, &t("base")).unwrap().steps.is_empty());
-        let all = set(&["a1", "b2", "c3", "d4"]);
-        assert!(g.plan_upgrade(&all, &t("heads")).unwrap().steps.is_empty());
-        assert!(matches!(
-            g.plan_upgrade(&all, &t("+1")),
-            Err(GraphError::NotEnoughSteps { available: 0, .. })
-        ));
-        assert!(matches!(
-            g.plan_upgrade(&none, &t("-1")),
-            Err(GraphError::BadTarget { .. })
-        ));
-    }
-
-    #[test]
-    fn downgrade_plans() {
-        let g = chain();
-        let all = set(&["a1", "b2", "c3", "d4"]);
-        assert_eq!(
-            g.plan_downgrade(&all, &t("base")).unwrap().steps,
-            ["d4", "c3", "b2", "a1"]
-        );
-        assert_eq!(
-            g.plan_downgrade(&all, &t("b2")).unwrap().steps,
-            ["d4", "c3"]
-        );
-        assert_eq!(g.plan_downgrade(&all, &t("-1")).unwrap().steps, ["d4"]);
-        assert!(matches!(
-            g.plan_downgrade(&set(&["a1"]), &t("-2")),
-            Err(GraphError::NotEnoughSteps {
-                requested: 2,
-                available: 1,
-                ..
-            })
-        ));
-        assert!(matches!(
-            g.plan_downgrade(&set(&["a1"]), &t("c3")),
-            Err(GraphError::NotApplied { .. })
-        ));
-        assert!(matches!(
-            g.plan_downgrade(&all, &t("heads")),
-            Err(GraphError::BadTarget { .. })
-        ));
-    }
-
-    #[test]
-    fn branches_and_merges() {
-        let g = RevisionGraph::new(vec![
-            Revision::new("base", &[]),
-            Revision::new("left", &["base"]),
-            Revision::new("right", &["base"]),
-            Revision::new("merge", &["left", "right"]),
-            Revision::new("other", &["base"]),
-        ])
-        .unwrap();
-        assert_eq!(g.heads(), vec!["other", "merge"]);
-        assert!(matches!(
-            g.plan_upgrade(&set(&[]), &t("head")),
-            Err(GraphError::MultipleHeads { .. })
-        ));
-        assert_eq!(
-            g.plan_upgrade(&set(&[]), &t("merge")).unwrap().steps,
-            ["base", "left", "right", "merge"]
-        );
-        let applied = set(&["base", "left", "right", "merge", "other"]);
-        assert_eq!(g.applied_heads(&applied), vec!["other", "merge"]);
-        assert_eq!(
-            g.plan_downgrade(&applied, &t("left")).unwrap().steps,
-            ["merge", "right", "other"]
-        );
-    }
-
-    #[test]
-    fn depends_on_is_applied_first() {
-        let mut needs = Revision::new("b", &[]);
-        needs.depends_on = vec!["a".into()];
-        let g = RevisionGraph::new(vec![needs, Revision::new("a", &[])]).unwrap();
-        assert_eq!(
-            g.plan_upgrade(&set(&[]), &t("b")).unwrap().steps,
-            ["a", "b"]
-        );
-        assert_eq!(
-            g.plan_downgrade(&set(&["a", "b"]), &t("base"))
-                .unwrap()
-                .steps,
-            ["b", "a"]
-        );
-    }
-
-    #[test]
-    fn bad_graphs_are_named() {
-        let dup = RevisionGraph::new(vec![Revision::new("a", &[]), Revision::new("a", &[])]);
-        assert_eq!(dup.unwrap_err(), GraphError::DuplicateId { id: "a".into() });
-        let missing = RevisionGraph::new(vec![Revision::new("b", &["zz"])]).unwrap_err();
-        assert!(
-            missing
-                .to_string()
-                .contains("revision b names zz as its down-revision"),
-            "{missing}"
-        );
-        let cycle = RevisionGraph::new(vec![
-            Revision::new("a", &["c"]),
-            Revision::new("b", &["a"]),
-            Revision::new("c", &["b"]),
-            Revision::new("x", &[]),
-        ])
-        .unwrap_err();
-        assert_eq!(
-            cycle,
-            GraphError::Cycle {
-                revisions: vec!["a".into(), "b".into(), "c".into()]
-            }
-        );
-    }
-
-    #[test]
-    fn prefixes_and_unknown_ids() {
-        let g = RevisionGraph::new(vec![
-            Revision::new("ab12", &[]),
-            Revision::new("ab34", &["ab12"]),
-        ])
-        .unwrap();
-        assert_eq!(g.resolve("ab3").unwrap(), "ab34");
-        let err = g.resolve("ab").unwrap_err();
-        assert!(err.to_string().contains("matches ab12, ab34"), "{err}");
-        assert!(matches!(
-            g.resolve("zz"),
-            Err(GraphError::UnknownRevision { .. })
-        ));
-        assert!(matches!(
-            g.plan_upgrade(&set(&["gone"]), &t("heads")),
-            Err(GraphError::UnknownApplied { .. })
-        ));
-    }
 }

@@ -407,7 +407,15 @@ impl<'a> Runner<'a> {
         let rules = (self.rules)(step.id);
         let (sink, outcome) = self
             .sandbox
-            .call(&entry.component, step.direction, sink, step.id, &rules)
+            .call(
+                entry
+                    .component()
+                    .expect("Catalog::prepare compiled every step of the plan"),
+                step.direction,
+                sink,
+                step.id,
+                &rules,
+            )
             .await;
         self.sink = Some(sink);
         for line in &outcome.logs {
