@@ -52,6 +52,9 @@ pub enum Error {
     /// A new revision crate could not be written.
     #[error(transparent)]
     Scaffold(#[from] ScaffoldError),
+    /// Applied revisions whose components changed on disk since.
+    #[error("{}", describe_drift(.0))]
+    Drift(Vec<crate::project::Drift>),
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
@@ -70,7 +73,7 @@ impl Error {
             | Error::Usage(_)
             | Error::Scaffold(_) => 2,
             Error::Lock(_) => 3,
-            Error::Dirty { .. } => 4,
+            Error::Dirty { .. } | Error::Drift(_) => 4,
         }
     }
 }
@@ -93,6 +96,28 @@ fn describe_dirty(table: &str, failures: &[crate::runner::RecordedFailure]) -> S
     let id = failures.first().map_or("ID", |f| f.id.as_str());
     out.push_str(&format!(
         "\n  inspect the database, then run `retort resolve {id} --applied` if the revision's changes are all in place, or `retort resolve {id} --rolled-back` once you have undone them"
+    ));
+    out
+}
+
+fn describe_drift(drifts: &[crate::project::Drift]) -> String {
+    let mut out = format!(
+        "refusing to run: {} applied revision(s) no longer match the component they were applied from",
+        drifts.len()
+    );
+    for d in drifts {
+        out.push_str(&format!(
+            "\n  {}: applied from sha256 {}, but {} now has sha256 {}",
+            d.id,
+            d.recorded,
+            d.path.display(),
+            d.current
+        ));
+    }
+    let ids: Vec<&str> = drifts.iter().map(|d| d.id.as_str()).collect();
+    out.push_str(&format!(
+        "\n  restore the components that were applied, or, if the rebuild is deliberate and does the same thing, accept it with `retort verify --accept {}`",
+        ids.join(" ")
     ));
     out
 }

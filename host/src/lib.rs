@@ -40,7 +40,7 @@ pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
-pub use project::{Check, Project, Range, RevisionRequest};
+pub use project::{Check, Drift, Project, Range, RevisionRequest};
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,
     TransactionMode, VersionTable,

@@ -20,6 +20,19 @@ use crate::sandbox::Sandbox;
 use crate::sink::{OnlineSink, Recorder, Sink};
 use crate::value::DbError;
 
+/// An applied revision whose component changed since it was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The revision id.
+    pub id: String,
+    /// The sha256 the version table recorded when it was applied.
+    pub recorded: String,
+    /// The sha256 of the component on disk now.
+    pub current: String,
+    /// The component file.
+    pub path: std::path::PathBuf,
+}
+
 /// An offline range, `FROM:TO` (or just `TO`, from base).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Range {
@@ -301,6 +314,10 @@ impl Project {
                     failures,
                 });
             }
+            let drifts = self.drifts(&self.applied(&mut sink).await?);
+            if !drifts.is_empty() {
+                return Err(Error::Drift(drifts));
+            }
             then(&mut sink).await
         }
         .await;
@@ -319,6 +336,71 @@ impl Project {
             sink.unlock(self.config.version_table.name()).await;
         }
         (sink, result)
+    }
+
+    /// Applied revisions whose component on disk hashes differently now.
+    fn drifts(&self, applied: &[AppliedRevision]) -> Vec<Drift> {
+        applied
+            .iter()
+            .filter_map(|row| {
+                let entry = self.catalog.get(&row.id)?;
+                (entry.sha256 != row.sha256).then(|| Drift {
+                    id: row.id.clone(),
+                    recorded: row.sha256.clone(),
+                    current: entry.sha256.clone(),
+                    path: entry.path.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Compares every applied revision's recorded sha256 with its component
+    /// on disk; returns the ones that differ (empty: all match).
+    pub async fn verify(&self) -> Result<Vec<Drift>, Error> {
+        let mut sink = self.connect().await?;
+        let rows = self.applied(&mut sink).await;
+        close(sink).await;
+        Ok(self.drifts(&rows?))
+    }
+
+    /// Accepts a deliberate rebuild: records the current sha256 of each of
+    /// `ids` (which must have drifted) in the version table, under the lock.
+    pub async fn accept_drift(&self, ids: &[String]) -> Result<Vec<Drift>, Error> {
+        let mut wanted = Vec::with_capacity(ids.len());
+        for id in ids {
+            wanted.push(self.graph().resolve(id)?.to_string());
+        }
+        let mut sink = self.connect().await?;
+        let table = &self.config.version_table;
+        if self.config.lock
+            && let Err(e) = sink.lock(table.name(), self.config.lock_timeout).await
+        {
+            close(sink).await;
+            return Err(e.into());
+        }
+        let result = async {
+            let drifts = self.drifts(&self.applied(&mut sink).await?);
+            let mut accepted = Vec::new();
+            for id in &wanted {
+                let drift = drifts.iter().find(|d| &d.id == id).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "revision {id} has not drifted: its component matches the version table (or it is not applied)"
+                    ))
+                })?;
+                accepted.push(drift.clone());
+            }
+            for drift in &accepted {
+                table
+                    .update_sha256(&mut sink, &drift.id, &drift.current)
+                    .await
+                    .map_err(|e| database("recording the accepted sha256", e))?;
+            }
+            Ok(accepted)
+        }
+        .await;
+        let (sink, result) = self.release(sink, result).await;
+        close(sink).await;
+        result
     }
 
     /// Settles a revision that failed part-way: `applied` when its changes are
@@ -439,8 +521,11 @@ fn database(action: &str, error: DbError) -> Error {
     }
 }
 
+/// Closes the connection; a broken or abandoned one is just dropped (its
+/// socket closes, and the server ends the session and rolls back).
 async fn close(sink: Sink) {
     if let Sink::Online(online) = sink
+        && !online.is_broken()
         && let Err(e) = online.close().await
     {
         tracing::warn!("closing the connection: {e}");

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod common;
 mod failures;
+mod hostile;
 mod locking;
 mod offline;
 mod server_chain;

@@ -124,6 +124,13 @@ pub enum Command {
     /// undone its changes (the version table stays as before it).
     /// Example: `retort resolve e05b7d9c1a42 --rolled-back`.
     Resolve(ResolveArgs),
+    /// Check that every applied revision's component is the one that was applied.
+    ///
+    /// Compares the sha256 recorded in the version table with the component
+    /// files; exits 4 listing every drift. `--accept ID…` records the current
+    /// hash for a deliberate rebuild.
+    /// Example: `retort verify`, `retort verify --accept a94d0e6f3c21`.
+    Verify(VerifyArgs),
 }
 
 /// `retort upgrade`.
@@ -175,6 +182,14 @@ pub struct ResolveArgs {
     /// Its changes have been undone: record it as not done.
     #[arg(long)]
     pub rolled_back: bool,
+}
+
+/// `retort verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Accept the rebuilt components of these revisions (ids or prefixes).
+    #[arg(long, value_name = "ID", num_args = 1..)]
+    pub accept: Vec<String>,
 }
 
 /// `retort history`.

@@ -42,6 +42,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Run => migrate(config, Direction::Upgrade, "heads", quiet).await,
         Command::Current(args) => current(config, args.verbose, quiet).await,
+        Command::Verify(args) => verify(config, &args.accept, quiet).await,
         Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
         Command::History(args) => {
             let project = Project::open(config).await?;
@@ -100,6 +101,29 @@ fn request(args: ScaffoldArgs, heads: Vec<String>, depends_on: Vec<String>) -> R
         path: args.path,
         sdk: args.sdk,
     }
+}
+
+async fn verify(config: Config, accept: &[String], quiet: bool) -> Done {
+    config.require_url()?;
+    let project = Project::open(config).await?;
+    if !accept.is_empty() {
+        for drift in project.accept_drift(accept).await? {
+            note(
+                quiet,
+                &format!(
+                    "Accepted {}: sha256 {} replaces {}.",
+                    drift.id, drift.current, drift.recorded
+                ),
+            );
+        }
+        return Ok(());
+    }
+    let drifts = project.verify().await?;
+    if !drifts.is_empty() {
+        return Err(Error::Drift(drifts).into());
+    }
+    note(quiet, "Every applied revision matches its component.");
+    Ok(())
 }
 
 async fn resolve(config: Config, revision: &str, applied: bool, quiet: bool) -> Done {

@@ -236,6 +236,21 @@ impl VersionTable {
         sink.execute(&sql, &params).await.map(drop)
     }
 
+    /// Replaces the recorded sha256 of `id` (a deliberate rebuild was accepted).
+    pub async fn update_sha256(
+        &self,
+        sink: &mut Sink,
+        id: &str,
+        sha256: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET sha256 = $1 WHERE revision_id = $2",
+            self.quoted(sink.dialect())
+        );
+        let params = [Value::Text(sha256.into()), Value::Text(id.into())];
+        sink.execute(&sql, &params).await.map(drop)
+    }
+
     /// Removes `id`'s row.
     pub async fn delete(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
         let sql = format!(
