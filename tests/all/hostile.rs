@@ -57,7 +57,10 @@ fn run_hostile(hostile: &Path, config: &str, args: &[&str]) -> (Option<i32>, Str
     assert_eq!(sqlite3(&db, DATA), data_before);
     assert_eq!(version_ids(&db), EXAMPLE_IDS);
     let (_, stderr) = text(&out);
-    assert!(!stderr.contains("thread 'main'"), "the host panicked: {stderr}");
+    assert!(
+        !stderr.contains("thread 'main'"),
+        "the host panicked: {stderr}"
+    );
     (out.status.code(), stderr, elapsed)
 }
 

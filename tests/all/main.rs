@@ -7,6 +7,7 @@ mod commands;
 mod common;
 mod failures;
 mod hostile;
+mod integrity;
 mod locking;
 mod offline;
 mod server_chain;
