@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod common;
 mod failures;
+mod fuzz;
 mod hostile;
 mod integrity;
 mod locking;
