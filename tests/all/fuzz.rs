@@ -105,10 +105,12 @@ fn mutated_components_load_or_fail_cleanly() {
             std::fs::write(dir.path().join("fuzzed.wasm"), &bytes).unwrap();
             let loaded = rt.block_on(Catalog::load(sandbox(), dir.path(), None));
             if let Err(e) = loaded {
+                // A mutation that keeps the component valid may still break
+                // the graph (a parent id flipped); either way, a message.
                 let message = e.to_string();
                 prop_assert!(
-                    message.contains("fuzzed.wasm"),
-                    "error does not name the file: {message}"
+                    message.contains("fuzzed.wasm") || message.contains("revision "),
+                    "the error names neither the file nor a revision: {message}"
                 );
             }
             Ok(())
