@@ -150,7 +150,7 @@ fn config_text() -> impl Strategy<Value = String> {
         "[limits]",
         "[policy]",
         "[limits.revisions.ab12]",
-        "fuel",
+        "cpu_secs",
         "timeout_secs",
         "memory_mb",
         "deny",

@@ -19,7 +19,7 @@ database_url = "sqlite:app.db"
 migrations = "migrations"
 
 [limits]
-fuel = 500000000
+cpu_secs = 0.5
 timeout_secs = 5
 memory_mb = 64
 log_kb = 64
@@ -86,16 +86,16 @@ fn assert_budget(hostile: &str, budget: &str, key: &str, within: Duration) {
 fn an_infinite_loop_runs_out_of_cpu() {
     assert_budget(
         INFINITE_LOOP,
-        "CPU budget (500000000 fuel)",
-        "fuel",
+        "CPU budget (0.5 s of guest execution)",
+        "cpu_secs",
         Duration::from_secs(5),
     );
 }
 
 #[test]
-fn an_infinite_loop_with_fuel_to_spare_runs_out_of_time() {
+fn an_infinite_loop_with_cpu_to_spare_runs_out_of_time() {
     let config = TIGHT
-        .replace("fuel = 500000000", "fuel = 1000000000000000")
+        .replace("cpu_secs = 0.5", "cpu_secs = 100")
         .replace("timeout_secs = 5", "timeout_secs = 1");
     let (code, stderr, elapsed) = run_hostile(Path::new(INFINITE_LOOP), &config, &["run"]);
     assert_eq!(code, Some(1), "{stderr}");

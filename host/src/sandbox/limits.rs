@@ -1,6 +1,6 @@
-//! Budgets a revision runs within: CPU (fuel), wall-clock time (guest and
-//! database time together), linear memory, table elements, log output and
-//! SQL text. Configured under `[limits]` in retort.toml, and per revision
+//! Budgets a revision runs within: CPU (time spent running guest code, not
+//! waiting on the database), wall-clock time (guest and database time
+//! together), linear memory, table elements, log output and SQL text. Configured under `[limits]` in retort.toml, and per revision
 //! under `[limits.revisions.<id>]`.
 
 use std::time::Duration;
@@ -11,8 +11,8 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsSpec {
-    /// CPU budget in wasmtime fuel units (roughly one per instruction).
-    pub fuel: Option<u64>,
+    /// CPU budget in seconds of guest execution (database waits excluded).
+    pub cpu_secs: Option<f64>,
     /// Wall-clock budget in seconds, database time included.
     pub timeout_secs: Option<f64>,
     /// Linear memory budget in MiB.
@@ -30,8 +30,8 @@ pub struct LimitsSpec {
 /// The budgets of one revision run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
-    /// Fuel units.
-    pub fuel: u64,
+    /// Guest execution time.
+    pub cpu: Duration,
     /// Wall-clock time.
     pub timeout: Duration,
     /// Linear memory, bytes.
@@ -47,7 +47,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: 20_000_000_000,
+            cpu: Duration::from_secs(120),
             timeout: Duration::from_secs(1800),
             memory_bytes: 256 << 20,
             table_elements: 100_000,
@@ -61,7 +61,7 @@ impl LimitsSpec {
     /// This spec with the fields `over` sets replacing its own.
     pub fn overlay(&self, over: &LimitsSpec) -> LimitsSpec {
         LimitsSpec {
-            fuel: over.fuel.or(self.fuel),
+            cpu_secs: over.cpu_secs.or(self.cpu_secs),
             timeout_secs: over.timeout_secs.or(self.timeout_secs),
             memory_mb: over.memory_mb.or(self.memory_mb),
             table_elements: over.table_elements.or(self.table_elements),
@@ -85,15 +85,15 @@ impl LimitsSpec {
     /// The budgets, with defaults for what is unset.
     pub fn resolve(&self) -> Result<Limits, String> {
         let defaults = Limits::default();
-        let timeout = match self.timeout_secs {
-            None => defaults.timeout,
+        let seconds = |value: Option<f64>, default: Duration, key: &str| match value {
+            None => Ok(default),
             Some(s) => Duration::try_from_secs_f64(s)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| {
-                    format!("limits timeout_secs: {s} is not a positive number of seconds")
-                })?,
+                .ok_or_else(|| format!("limits {key}: {s} is not a positive number of seconds")),
         };
+        let timeout = seconds(self.timeout_secs, defaults.timeout, "timeout_secs")?;
+        let cpu = seconds(self.cpu_secs, defaults.cpu, "cpu_secs")?;
         let bytes =
             |value: Option<u64>, unit: u64, default: usize, key: &str| -> Result<usize, String> {
                 match value {
@@ -106,11 +106,7 @@ impl LimitsSpec {
                 }
             };
         Ok(Limits {
-            fuel: match self.fuel {
-                Some(0) => return Err("limits fuel: 0 leaves nothing to run with".into()),
-                Some(f) => f,
-                None => defaults.fuel,
-            },
+            cpu,
             timeout,
             memory_bytes: bytes(self.memory_mb, 1 << 20, defaults.memory_bytes, "memory_mb")?,
             table_elements: self
@@ -130,8 +126,8 @@ impl LimitsSpec {
 /// Which budget a revision ran out of, with what to change to raise it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exhausted {
-    /// Fuel.
-    Cpu(u64),
+    /// Guest execution time, seconds.
+    Cpu(String),
     /// Wall-clock time, seconds.
     Time(String),
     /// Linear memory: the limit and the size asked for, bytes.
@@ -153,9 +149,9 @@ impl Exhausted {
             )
         };
         match self {
-            Exhausted::Cpu(fuel) => format!(
-                "it ran out of its CPU budget ({fuel} fuel); {}",
-                raise("fuel")
+            Exhausted::Cpu(secs) => format!(
+                "it ran out of its CPU budget ({secs} s of guest execution); {}",
+                raise("cpu_secs")
             ),
             Exhausted::Time(secs) => format!(
                 "it ran out of its wall-clock budget ({secs} s, database time included); {}",
@@ -193,7 +189,7 @@ mod tests {
     #[test]
     fn overlay_and_resolve() {
         let global = LimitsSpec {
-            fuel: Some(10),
+            cpu_secs: Some(10.0),
             memory_mb: Some(64),
             ..LimitsSpec::default()
         };
@@ -203,13 +199,13 @@ mod tests {
             ..LimitsSpec::default()
         };
         let limits = global.overlay(&one).resolve().unwrap();
-        assert_eq!(limits.fuel, 10);
+        assert_eq!(limits.cpu, Duration::from_secs(10));
         assert_eq!(limits.memory_bytes, 128 << 20);
         assert_eq!(limits.timeout, Duration::from_millis(500));
         assert_eq!(limits.log_bytes, Limits::default().log_bytes);
         assert!(
             LimitsSpec {
-                fuel: Some(0),
+                cpu_secs: Some(0.0),
                 ..LimitsSpec::default()
             }
             .resolve()
