@@ -415,6 +415,23 @@ mod tests {
     }
 
     #[test]
+    fn per_revision_policies_replace_the_fields_they_set() {
+        let spec: PolicySpec = toml::from_str(
+            "deny = [\"drop\"]\ntables = [\"users\"]\n[revisions.ab12]\ndeny = []\n",
+        )
+        .unwrap();
+        let global = spec.for_revision("other").unwrap();
+        assert!(global.check("DROP TABLE users", Dialect::Sqlite).is_err());
+        let relaxed = spec.for_revision("ab12").unwrap();
+        assert!(relaxed.check("DROP TABLE users", Dialect::Sqlite).is_ok());
+        // Fields it does not set stay: the table list still applies.
+        assert!(relaxed.check("DROP TABLE posts", Dialect::Sqlite).is_err());
+        let nested: PolicySpec =
+            toml::from_str("[revisions.ab12.revisions.cd34]\ndeny = []\n").unwrap();
+        assert!(nested.for_revision("ab12").is_err());
+    }
+
+    #[test]
     fn unreadable_sql_is_refused() {
         let p = policy(None, &[], None);
         let err = p.check("CREATE TABEL oops", Dialect::Sqlite).unwrap_err();
