@@ -305,6 +305,16 @@ impl Config {
     }
 }
 
+/// Expands `${VAR}` and `${VAR:-default}` in a line of `path` that is not
+/// a config key (a line of a fan-out targets file).
+pub(crate) fn expand_vars(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    path: &Path,
+) -> Result<String, ConfigError> {
+    interpolate(value, env, path, "a target")
+}
+
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
 fn interpolate(
     value: &str,

@@ -2,6 +2,15 @@
 
 mod args;
 mod commands;
+mod completions;
+mod fanout;
+mod graph;
+mod init;
+mod json;
+mod migrate;
+mod obj;
+mod output;
+mod progress;
 mod report;
 
 use std::io::Write;
@@ -10,12 +19,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, Format};
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbosity, cli.global.quiet);
+    let format = cli.global.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,7 +39,12 @@ pub fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            match format {
+                Format::Json => output::json_line(&output::error_json(&e)),
+                Format::Human => {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                }
+            }
             ExitCode::from(e.exit_code())
         }
     }

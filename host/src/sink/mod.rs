@@ -5,10 +5,14 @@
 mod lock;
 mod offline;
 mod online;
+mod tap;
 
 pub use lock::LockError;
 pub use offline::Recorder;
-pub use online::{ConnectError, OnlineSink};
+pub use online::{ConnectError, OnlineSink, redact, sqlite_file};
+pub use tap::{RunDigest, Tap, Transcribed};
+
+use tracing::Instrument;
 
 use crate::dialect::Dialect;
 use crate::value::{DbError, Rows, Value};
@@ -40,8 +44,10 @@ impl Sink {
         }
     }
 
-    /// Online or offline.
+    /// Online or offline. Asked while a revision runs, this is noted: a
+    /// revision that branches on it may send other statements offline.
     pub fn mode(&self) -> Mode {
+        self.tap().mode_asked();
         match self {
             Sink::Online(_) => Mode::Online,
             Sink::Offline(_) => Mode::Offline,
@@ -52,18 +58,56 @@ impl Sink {
     /// parameters `sql` may be a script of several statements.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         check_params(params)?;
-        match self {
-            Sink::Online(s) => s.execute(sql, params).await,
-            Sink::Offline(r) => r.execute(sql, params),
+        self.tap_mut().statement(false, sql, params);
+        let span = statement_span("execute", sql, params);
+        let result = async {
+            match self {
+                Sink::Online(s) => s.execute(sql, params).await,
+                Sink::Offline(r) => r.execute(sql, params),
+            }
         }
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| match &result {
+            Ok(rows) => tracing::debug!(rows, "done"),
+            Err(e) => tracing::debug!(error = %e, "failed"),
+        });
+        result
     }
 
     /// Runs a statement that returns rows; offline this is always an error.
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         check_params(params)?;
+        self.tap_mut().statement(true, sql, params);
+        let span = statement_span("query", sql, params);
+        let result = async {
+            match self {
+                Sink::Online(s) => s.query(sql, params).await,
+                Sink::Offline(r) => r.query(sql),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| match &result {
+            Ok(rows) => tracing::debug!(rows = rows.values.len(), "done"),
+            Err(e) => tracing::debug!(error = %e, "failed"),
+        });
+        result
+    }
+
+    /// The statement tap: the digest (and transcript) of the revisions' calls.
+    pub fn tap(&self) -> &Tap {
         match self {
-            Sink::Online(s) => s.query(sql, params).await,
-            Sink::Offline(r) => r.query(sql),
+            Sink::Online(s) => &s.tap,
+            Sink::Offline(r) => &r.tap,
+        }
+    }
+
+    /// The statement tap, to open and close around a revision call.
+    pub fn tap_mut(&mut self) -> &mut Tap {
+        match self {
+            Sink::Online(s) => &mut s.tap,
+            Sink::Offline(r) => &mut r.tap,
         }
     }
 
@@ -113,6 +157,22 @@ impl Sink {
             r.comment(text);
         }
     }
+}
+
+/// A `statement` span (debug level; `-vv`): the statement's first line,
+/// whether a revision sent it, and how many parameters it binds. `-vvv`
+/// (trace) logs the whole text.
+fn statement_span(kind: &'static str, sql: &str, params: &[Value]) -> tracing::Span {
+    let trimmed = sql.trim();
+    let first = trimmed.lines().next().unwrap_or("");
+    let sql_line = if first.len() < trimmed.len() {
+        format!("{first} …")
+    } else {
+        first.to_string()
+    };
+    let span = tracing::debug_span!("statement", kind, sql = %sql_line, params = params.len());
+    span.in_scope(|| tracing::trace!(sql = %trimmed, "text"));
+    span
 }
 
 /// Values that neither a driver nor a literal can carry faithfully are refused

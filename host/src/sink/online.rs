@@ -69,6 +69,8 @@ pub struct OnlineSink {
     /// What was connected to, for [`OnlineSink::reconnect`].
     url: String,
     schema: Option<String>,
+    /// The digest of the revisions' statements.
+    pub(super) tap: super::Tap,
 }
 
 impl OnlineSink {
@@ -142,6 +144,7 @@ impl OnlineSink {
             lock_file: None,
             url: url.to_string(),
             schema: schema.map(str::to_string),
+            tap: super::Tap::default(),
         })
     }
 
@@ -380,6 +383,16 @@ fn mysql_row(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
         | "JSON" => Value::Text(decode::<MySql, String>(raw)?),
         other => return Err(unsupported(row.columns()[i].name(), other)),
     })
+}
+
+/// The database file a `sqlite:` URL names (`None` for another database,
+/// an in-memory one, or a URL that does not parse).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if Dialect::from_url(url) != Some(Dialect::Sqlite) || url.contains("memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 /// The URL with its password replaced by `***`, for messages.
