@@ -74,7 +74,9 @@ fn nodes(graph: &RevisionGraph, entries: &[&Entry]) -> Vec<Node> {
 
 /// Children before parents, keeping a line of descent together: after a
 /// revision comes its first parent whenever nothing else still needs to be
-/// drawn above that parent. Ties follow the input order (newest first).
+/// drawn above that parent; otherwise a revision whose lane is already open
+/// (a child of it was drawn) before a new head. Ties follow the input order
+/// (newest first).
 fn drawing_order(nodes: &[Node]) -> Vec<usize> {
     let index: HashMap<&str, usize> = nodes
         .iter()
@@ -89,6 +91,7 @@ fn drawing_order(nodes: &[Node]) -> Vec<usize> {
             }
         }
     }
+    let is_parent: Vec<bool> = waiting.iter().map(|&w| w > 0).collect();
     let mut ready: Vec<usize> = (0..nodes.len()).filter(|&i| waiting[i] == 0).collect();
     let mut order = Vec::with_capacity(nodes.len());
     let mut last: Option<usize> = None;
@@ -101,6 +104,7 @@ fn drawing_order(nodes: &[Node]) -> Vec<usize> {
                     .filter_map(|p| index.get(p.as_str()).copied())
                     .find(|p| ready.contains(p))
             })
+            .or_else(|| ready.iter().copied().find(|&r| is_parent[r]))
             .unwrap_or(ready[0]);
         ready.retain(|&r| r != next);
         order.push(next);
@@ -316,6 +320,18 @@ mod tests {
             node("z", &[]),
         ]);
         assert_eq!(rows, ["● h2", "│ ● h1", "├─┘", "● b", "● z"]);
+    }
+
+    #[test]
+    fn open_lanes_end_before_new_heads_start() {
+        let rows = lanes(&[
+            node("m", &["x", "y"]),
+            node("h", &[]),
+            node("y", &["a"]),
+            node("x", &["a"]),
+            node("a", &[]),
+        ]);
+        assert_eq!(rows, ["● m", "├─┐", "● │ x", "│ ● y", "├─┘", "● a", "● h"]);
     }
 
     #[test]

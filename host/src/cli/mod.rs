@@ -50,12 +50,17 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Diagnostics on stderr: `-v` shows each revision's span as it closes
+/// (with its time), `-vv` each statement, `-vvv` statement texts and the
+/// driver's own log, `-vvvv` everything (wasmtime included). `RUST_LOG`
+/// (e.g. `RUST_LOG=retort=debug`) overrides the flags.
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
+        (false, 1) => "warn,retort=info",
+        (false, 2) => "warn,retort=debug",
+        (false, 3) => "warn,retort=trace,sqlx=debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -63,5 +68,7 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(progress::color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .try_init();
 }

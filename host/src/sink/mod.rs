@@ -68,10 +68,10 @@ impl Sink {
         }
         .instrument(span.clone())
         .await;
-        span.in_scope(|| match &result {
-            Ok(rows) => tracing::debug!(rows, "done"),
-            Err(e) => tracing::debug!(error = %e, "failed"),
-        });
+        match &result {
+            Ok(rows) => span.record("rows", rows),
+            Err(e) => span.record("error", tracing::field::display(e)),
+        };
         result
     }
 
@@ -88,10 +88,10 @@ impl Sink {
         }
         .instrument(span.clone())
         .await;
-        span.in_scope(|| match &result {
-            Ok(rows) => tracing::debug!(rows = rows.values.len(), "done"),
-            Err(e) => tracing::debug!(error = %e, "failed"),
-        });
+        match &result {
+            Ok(rows) => span.record("rows", rows.values.len()),
+            Err(e) => span.record("error", tracing::field::display(e)),
+        };
         result
     }
 
@@ -159,9 +159,10 @@ impl Sink {
     }
 }
 
-/// A `statement` span (debug level; `-vv`): the statement's first line,
-/// whether a revision sent it, and how many parameters it binds. `-vvv`
-/// (trace) logs the whole text.
+/// A `statement` span (debug level; `-vv`, shown as it closes, with its
+/// time): the statement's first line, how many parameters it binds, and the
+/// rows it touched or returned (or its error). `-vvv` (trace) logs the
+/// whole text.
 fn statement_span(kind: &'static str, sql: &str, params: &[Value]) -> tracing::Span {
     let trimmed = sql.trim();
     let first = trimmed.lines().next().unwrap_or("");
@@ -170,7 +171,14 @@ fn statement_span(kind: &'static str, sql: &str, params: &[Value]) -> tracing::S
     } else {
         first.to_string()
     };
-    let span = tracing::debug_span!("statement", kind, sql = %sql_line, params = params.len());
+    let span = tracing::debug_span!(
+        "statement",
+        kind,
+        sql = %sql_line,
+        params = params.len(),
+        rows = tracing::field::Empty,
+        error = tracing::field::Empty
+    );
     span.in_scope(|| tracing::trace!(sql = %trimmed, "text"));
     span
 }
