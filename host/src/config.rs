@@ -364,8 +364,9 @@ fn interpolate(
     Ok(out)
 }
 
-/// A relative SQLite path in the config file is relative to the file.
-fn relative_sqlite(url: &str, base: &Path) -> String {
+/// A relative SQLite path in the config file (or a targets file) is
+/// relative to the file.
+pub(crate) fn relative_sqlite(url: &str, base: &Path) -> String {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return url.to_string();
     };

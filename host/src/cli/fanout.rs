@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! # comments and blank lines are ignored; ${VAR} and ${VAR:-default} are expanded
-//! sqlite:tenants/acme.db
+//! sqlite:tenants/acme.db                              (relative to this file)
 //! postgres://deploy@db1/app schema=tenant_7 name=tenant-7
 //! mysql://deploy:${DB_PASSWORD}@db2/shop
 //! ```
@@ -64,7 +64,8 @@ pub fn parse_targets(
         let line = crate::config::expand_vars(line, env, path)
             .map_err(|e| Error::Usage(format!("{}: {e}", at())))?;
         let mut fields = line.split_whitespace();
-        let url = fields.next().unwrap_or_default().to_string();
+        let base = path.parent().unwrap_or(Path::new(""));
+        let url = crate::config::relative_sqlite(fields.next().unwrap_or_default(), base);
         if crate::Dialect::from_url(&url).is_none() {
             return Err(Error::Usage(format!(
                 "{}: {:?} is not a database URL: use sqlite:PATH, postgres://… or mysql://…, optionally followed by schema=NAME and name=LABEL",
@@ -277,6 +278,8 @@ mod tests {
         let targets = parse_targets(text, Path::new("t.txt"), &env).unwrap();
         assert_eq!(targets.len(), 3);
         assert_eq!(targets[0].name, "sqlite:a.db");
+        let nested = parse_targets("sqlite:a.db", Path::new("conf/t.txt"), &env).unwrap();
+        assert_eq!(nested[0].database.url, "sqlite:conf/a.db");
         assert_eq!(targets[1].name, "tenant-7");
         assert_eq!(targets[1].database.schema.as_deref(), Some("t7"));
         assert_eq!(targets[2].database.url, "mysql://u:secret@h/db");

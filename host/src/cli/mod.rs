@@ -68,7 +68,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
-        .with_ansi(progress::color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            progress::color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .try_init();
 }
