@@ -249,7 +249,14 @@ fn json_on_the_other_commands() {
     assert_eq!(check["pending"], serde_json::json!(EXAMPLE_IDS));
     let out = retort(
         s.dir.path(),
-        &["--database-url", &url, "--migrations", migrations, "upgrade", "+2"],
+        &[
+            "--database-url",
+            &url,
+            "--migrations",
+            migrations,
+            "upgrade",
+            "+2",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     let (_, current, _) = json(&["current"]);

@@ -4,15 +4,20 @@
 //! `--format json`, there is no bar: lines go to stderr as they are (or
 //! nowhere, when quiet). `NO_COLOR` turns colour off.
 
+use std::cell::OnceCell;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Progress lines, with a bar when stderr is a terminal.
+/// Progress lines, with a bar when stderr is a terminal. The bar appears
+/// once there is something to count (a plan with steps).
 #[derive(Debug)]
 pub struct Progress {
-    bar: Option<ProgressBar>,
+    bar: OnceCell<ProgressBar>,
+    /// Whether a bar may be drawn at all.
+    drawable: bool,
+    unit: String,
     quiet: bool,
 }
 
@@ -26,31 +31,42 @@ pub fn color_enabled() -> bool {
 
 impl Progress {
     /// Progress that prints lines (unless `quiet`) and, when `bar` is wanted
-    /// and stderr is a terminal that can draw one, a bar of `total` steps.
+    /// and stderr is a terminal that can draw one, a bar of `total` `unit`s.
     pub fn new(quiet: bool, bar: bool, total: u64, unit: &str) -> Progress {
         let terminal =
             std::io::stderr().is_terminal() && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
-        let bar = (bar && !quiet && terminal).then(|| {
-            let template = if color_enabled() {
-                format!("{{spinner:.cyan}} [{{pos}}/{{len}} {unit}] {{bar:30.cyan/blue}} {{msg}}")
-            } else {
-                format!("{{spinner}} [{{pos}}/{{len}} {unit}] {{bar:30}} {{msg}}")
-            };
-            let style = ProgressStyle::with_template(&template)
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-                .with_style(style);
-            bar.enable_steady_tick(Duration::from_millis(120));
-            bar
-        });
-        Progress { bar, quiet }
+        let progress = Progress {
+            bar: OnceCell::new(),
+            drawable: bar && !quiet && terminal,
+            unit: unit.to_string(),
+            quiet,
+        };
+        progress.set_total(total);
+        progress
+    }
+
+    fn draw(&self, total: u64) -> ProgressBar {
+        let unit = &self.unit;
+        let template = if color_enabled() {
+            format!("{{spinner:.cyan}} [{{pos}}/{{len}} {unit}] {{bar:30.cyan/blue}} {{msg}}")
+        } else {
+            format!("{{spinner}} [{{pos}}/{{len}} {unit}] {{bar:30}} {{msg}}")
+        };
+        let style = ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+            .with_style(style);
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
     }
 
     /// Progress with no bar and no lines.
     pub fn silent() -> Progress {
         Progress {
-            bar: None,
+            bar: OnceCell::new(),
+            drawable: false,
+            unit: String::new(),
             quiet: true,
         }
     }
@@ -60,7 +76,7 @@ impl Progress {
         if self.quiet {
             return;
         }
-        match &self.bar {
+        match self.bar.get() {
             Some(bar) => bar.println(text),
             None => {
                 let _ = writeln!(std::io::stderr().lock(), "{text}");
@@ -68,30 +84,34 @@ impl Progress {
         }
     }
 
-    /// Sets the bar's length (once the plan is known).
+    /// Sets the bar's length (once the plan is known), drawing it from now on.
     pub fn set_total(&self, total: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_length(total);
+        match self.bar.get() {
+            Some(bar) => bar.set_length(total),
+            None if self.drawable && total > 0 => {
+                let _ = self.bar.set(self.draw(total));
+            }
+            None => {}
         }
     }
 
     /// Shows what is running now.
     pub fn working_on(&self, message: &str) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             bar.set_message(message.to_string());
         }
     }
 
     /// One more step done.
     pub fn advance(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             bar.inc(1);
         }
     }
 
     /// Removes the bar from the terminal.
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             bar.finish_and_clear();
         }
     }
