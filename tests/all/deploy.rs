@@ -18,6 +18,114 @@ pub fn events(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The documented shapes of the run events (docs/run-events.schema.json).
+const SCHEMA: &str = include_str!("../../docs/run-events.schema.json");
+
+/// [`events`], each checked against the documented schema.
+pub fn run_events(stdout: &str) -> Vec<Value> {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the schema is JSON");
+    let events = events(stdout);
+    for event in &events {
+        let kind = &event["event"];
+        let branch = schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| &b["properties"]["event"]["const"] == kind)
+            .unwrap_or_else(|| panic!("no schema for event {kind}: {event}"));
+        if let Err(e) = conforms(branch, event, "") {
+            panic!(
+                "{event}
+does not match the documented schema: {e}"
+            );
+        }
+    }
+    events
+}
+
+/// The subset of JSON Schema the events' schema uses: const, enum, type,
+/// minimum, the digest's pattern, properties/required/additionalProperties, items.
+fn conforms(schema: &Value, value: &Value, path: &str) -> Result<(), String> {
+    let fail = |what: String| Err(format!("{path}: {what}"));
+    if let Some(c) = schema.get("const")
+        && c != value
+    {
+        return fail(format!("{value} is not {c}"));
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array)
+        && !options.contains(value)
+    {
+        return fail(format!("{value} is not one of {options:?}"));
+    }
+    if let Some(types) = schema.get("type") {
+        let types: Vec<&str> = match types {
+            Value::String(t) => vec![t.as_str()],
+            other => other
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap())
+                .collect(),
+        };
+        let ok = types.iter().any(|t| match *t {
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            "array" => value.is_array(),
+            "object" => value.is_object(),
+            "null" => value.is_null(),
+            other => panic!("type {other} is not supported by this check"),
+        });
+        if !ok {
+            return fail(format!("{value} is not of type {types:?}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_f64),
+        value.as_f64(),
+    ) && n < min
+    {
+        return fail(format!("{n} < {min}"));
+    }
+    if let Some(pattern) = schema.get("pattern") {
+        assert_eq!(pattern, "^sha256:[0-9a-f]{64}$", "unsupported pattern");
+        let hex = value
+            .as_str()
+            .and_then(|s| s.strip_prefix("sha256:"))
+            .unwrap_or("");
+        if hex.len() != 64
+            || !hex
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        {
+            return fail(format!("{value} is not sha256:<64 hex digits>"));
+        }
+    }
+    if let (Some(props), Some(object)) = (schema.get("properties"), value.as_object()) {
+        for key in schema["required"].as_array().into_iter().flatten() {
+            if !object.contains_key(key.as_str().unwrap()) {
+                return fail(format!("missing {key}"));
+            }
+        }
+        for (key, v) in object {
+            match props.get(key) {
+                Some(sub) => conforms(sub, v, &format!("{path}.{key}"))?,
+                None if schema["additionalProperties"] == false => {
+                    return fail(format!("undocumented field {key}"));
+                }
+                None => {}
+            }
+        }
+    }
+    if let (Some(items), Some(list)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in list.iter().enumerate() {
+            conforms(items, v, &format!("{path}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
 /// The `event` field of each event.
 pub fn kinds(events: &[Value]) -> Vec<&str> {
     events
@@ -51,7 +159,7 @@ fn run_json(s: &Scratch, url: &str, args: &[&str]) -> (i32, Vec<Value>, String) 
     let mut all = args.to_vec();
     all.extend_from_slice(&["--format", "json"]);
     let (code, stdout, stderr) = run_at(s.dir.path(), &s.migrations, url, &all);
-    (code, events(&stdout), stderr)
+    (code, run_events(&stdout), stderr)
 }
 
 #[test]
@@ -193,7 +301,7 @@ fn exit_codes_2_3_and_4_in_json() {
     .output()
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let events = crate::deploy::events(&text(&out).0);
+    let events = run_events(&text(&out).0);
     assert_eq!(kinds(&events), ["error"]);
     assert_eq!(events[0]["exit_code"], 2);
 

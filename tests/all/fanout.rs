@@ -8,7 +8,7 @@ use retort_tests::{EXAMPLE_CHAIN, EXAMPLE_IDS};
 use serde_json::Value;
 
 use crate::common::{Scratch, retort_command, sqlite3, text, version_ids};
-use crate::deploy::{events, kinds};
+use crate::deploy::{kinds, run_events as events};
 use crate::servers::{Server, TestDb};
 
 /// Runs `retort --migrations M run ARGS` in the scratch directory.
@@ -250,7 +250,7 @@ fn twenty_postgres_schemas_one_broken() {
         &["--targets", "tenants.txt", "--dry-run", "--format", "json"],
     );
     assert_eq!(code, 1);
-    let events = crate::deploy::events(&stdout);
+    let events = crate::deploy::run_events(&stdout);
     let done = done_by_target(&events);
     assert_eq!(done["tenant-01"]["status"], "nothing_to_do");
     assert_eq!(done["tenant-13"]["status"], "failed");
