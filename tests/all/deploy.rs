@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use retort_tests::{BRANCHING, EXAMPLE_CHAIN, EXAMPLE_IDS, FAIL_SECOND_STATEMENT};
+use retort_tests::{BRANCHING, COMMITS_ITSELF, EXAMPLE_CHAIN, EXAMPLE_IDS, FAIL_SECOND_STATEMENT};
 use serde_json::Value;
 
 use crate::common::{Scratch, retort_command, sqlite3, text, version_ids};
@@ -522,4 +522,42 @@ async fn a_postgres_dry_run_in_a_missing_schema_leaves_no_schema() {
     let (code, events, _) = run_json(&s, &db.url, &["--schema", "tenant_x", "run"]);
     assert_eq!(code, 0);
     assert_eq!(digest_of(&events), predicted);
+}
+
+/// A revision that sends COMMIT would end the rehearsal's transaction (and
+/// commit what came before it): the dry run refuses that statement, fails
+/// with exit 1, and leaves the database as it was.
+fn a_rehearsal_refuses_transaction_control(s: &Scratch, url: &str, tables: &dyn Fn() -> String) {
+    let (code, _, stderr) = run_at(s.dir.path(), &s.migrations, url, &["upgrade", "e05b"]);
+    assert_eq!(code, 0, "{stderr}");
+    s.add(COMMITS_ITSELF);
+    let before = tables();
+    let (code, events, _) = run_json(s, url, &["run", "--dry-run"]);
+    assert_eq!(code, 1);
+    let failed = the(&events, "failed");
+    assert_eq!(failed["id"], "f0000000000c");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("a dry run cannot rehearse `COMMIT`"),
+        "{failed}"
+    );
+    assert_eq!(tables(), before, "the dry run committed something");
+}
+
+#[test]
+fn a_sqlite_rehearsal_refuses_commit() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let db = s.db("app.db");
+    a_rehearsal_refuses_transaction_control(&s, &s.url(), &|| crate::common::schema(&db));
+}
+
+#[tokio::test]
+async fn a_postgres_rehearsal_refuses_commit() {
+    let Some(db) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    a_rehearsal_refuses_transaction_control(&s, &db.url, &|| db.schema());
 }

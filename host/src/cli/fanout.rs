@@ -1,7 +1,8 @@
 //! `retort run --targets FILE` (or `--database-url` given several times):
 //! the same chain on many databases, `--jobs` at a time. The revisions are
-//! loaded and compiled once and shared; each target gets its own connection,
-//! lock and transactions, so one target's failure leaves the others alone.
+//! loaded once and each is compiled once, when a plan first needs it, then
+//! shared; each target gets its own connection, lock and transactions, so
+//! one target's failure leaves the others alone.
 //!
 //! The targets file has one target per line:
 //!
@@ -136,8 +137,9 @@ pub async fn fan_out(
     ui: Ui,
 ) -> Done {
     let started = Instant::now();
+    // Loaded once; a component is compiled the first time a target's plan
+    // needs it, and every later target shares the compiled one.
     let project = Project::open(config).await?;
-    project.prepare_all().await?;
     let total = targets.len();
     let progress = match ui.format {
         Format::Human => Progress::new(ui.quiet, true, total as u64, "targets"),

@@ -89,19 +89,6 @@ impl Project {
         })
     }
 
-    /// Compiles every revision now (before a fan-out, so that the targets
-    /// share the compiled components instead of racing to compile them).
-    pub async fn prepare_all(&self) -> Result<(), Error> {
-        let ids: Vec<String> = self
-            .graph()
-            .ordered()
-            .into_iter()
-            .map(str::to_string)
-            .collect();
-        self.catalog.prepare(&self.sandbox, &ids).await?;
-        Ok(())
-    }
-
     /// Upgrades or downgrades `database` to `target` like
     /// [`Project::upgrade`]/[`Project::downgrade`] (lock, version table,
     /// transactions), or with `dry_run` changes nothing and reports what

@@ -77,6 +77,7 @@ impl Project {
             }
         };
         sink.tap_mut().keep_transcript();
+        sink.set_rehearsal();
         let rules = |id: &str| self.config.rules_for(id);
         let table = &self.config.version_table;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules)

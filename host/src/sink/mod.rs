@@ -58,6 +58,7 @@ impl Sink {
     /// parameters `sql` may be a script of several statements.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         check_params(params)?;
+        self.check_rehearsal(sql)?;
         self.tap_mut().statement(false, sql, params);
         let span = statement_span("execute", sql, params);
         let result = async {
@@ -78,6 +79,7 @@ impl Sink {
     /// Runs a statement that returns rows; offline this is always an error.
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         check_params(params)?;
+        self.check_rehearsal(sql)?;
         self.tap_mut().statement(true, sql, params);
         let span = statement_span("query", sql, params);
         let result = async {
@@ -93,6 +95,31 @@ impl Sink {
             Err(e) => span.record("error", tracing::field::display(e)),
         };
         result
+    }
+
+    /// Makes this connection a dry run's rehearsal: from now on a revision's
+    /// statement that begins or ends a transaction is refused, since it
+    /// would end (and commit) the transaction the rehearsal rolls back.
+    pub fn set_rehearsal(&mut self) {
+        if let Sink::Online(s) = self {
+            s.rehearsal = true;
+        }
+    }
+
+    fn check_rehearsal(&self, sql: &str) -> Result<(), DbError> {
+        let Sink::Online(s) = self else {
+            return Ok(());
+        };
+        if !s.rehearsal || !s.tap.is_open() {
+            return Ok(());
+        }
+        match s.dialect().transaction_control(sql) {
+            None => Ok(()),
+            Some(statement) => Err(DbError::host(format!(
+                "a dry run cannot rehearse `{}`: the rehearsal runs the plan in one transaction and rolls it back, and this statement would end it. Retort runs each revision in a transaction of its own, so a revision should not begin or end one itself (declare `transactional: false` for a revision that must)",
+                statement.trim()
+            ))),
+        }
     }
 
     /// The statement tap: the digest (and transcript) of the revisions' calls.

@@ -71,6 +71,8 @@ pub struct OnlineSink {
     schema: Option<String>,
     /// The digest of the revisions' statements.
     pub(super) tap: super::Tap,
+    /// A dry run's rehearsal: revisions may not begin or end transactions.
+    pub(super) rehearsal: bool,
 }
 
 impl OnlineSink {
@@ -145,6 +147,7 @@ impl OnlineSink {
             url: url.to_string(),
             schema: schema.map(str::to_string),
             tap: super::Tap::default(),
+            rehearsal: false,
         })
     }
 
