@@ -360,3 +360,45 @@ fn a_progress_bar_on_a_terminal_and_plain_lines_elsewhere() {
     assert!(screen.trim().is_empty(), "{screen:?}");
     assert!(version_ids(&s.db("app.db")).is_empty());
 }
+
+#[test]
+fn verbosity_and_rust_log_control_the_spans() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let url = s.url();
+    let migrations = s.migrations.to_str().unwrap();
+    let base = ["--database-url", url.as_str(), "--migrations", migrations];
+    let run = |args: &[&str], rust_log: Option<&str>| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(args);
+        let mut command = crate::common::retort_command(s.dir.path(), &all);
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+        text(&out)
+    };
+    // Default: no diagnostics.
+    let (_, stderr) = run(&["upgrade", "+1"], None);
+    assert!(!stderr.contains("revision{"), "{stderr}");
+    // -v: one span line per revision as it closes, with its time.
+    let (_, stderr) = run(&["upgrade", "+1", "-v"], None);
+    assert!(
+        stderr.contains(
+            "revision{id=\"7c2e5b8a4d10\" direction=upgrade step=1 of=1}: close time.busy="
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("statement{"), "{stderr}");
+    // -vv: statements inside their revision, with rows.
+    let (_, stderr) = run(&["upgrade", "+1", "-vv"], None);
+    assert!(
+        stderr.contains("revision{id=\"a94d0e6f3c21\" direction=upgrade step=1 of=1}:statement{kind=\"execute\" sql=ALTER TABLE users ADD COLUMN slug VARCHAR(255) params=0 rows=0}: close"),
+        "{stderr}"
+    );
+    // RUST_LOG overrides -v; JSON stays alone on stdout.
+    let (stdout, stderr) = run(&["upgrade", "+1", "--format", "json"], Some("retort=debug"));
+    assert!(stderr.contains("statement{kind=\"query\""), "{stderr}");
+    assert!(crate::deploy::run_events(&stdout).len() >= 3);
+    assert_eq!(version_ids(&s.db("app.db")), EXAMPLE_IDS);
+}
