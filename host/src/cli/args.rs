@@ -132,9 +132,11 @@ pub enum Command {
     /// With --targets FILE (or --database-url given several times) the same
     /// chain runs on every database, --jobs at a time, each with its own
     /// connection and lock; one result line per target.
+    ///
     /// Exit codes: 0 done or nothing to do, 1 a revision (or the database)
     /// failed, 2 usage, configuration or input error, 3 the migration lock
-    /// timed out, 4 refused: an earlier failure is unresolved.
+    /// timed out, 4 refused: drift, or an earlier failure is unresolved.
+    ///
     /// Example: `DATABASE_URL=postgres://… retort run --format json`,
     /// `retort run --dry-run`, `retort run --targets tenants.txt --jobs 4`.
     Run(RunArgs),
