@@ -305,6 +305,16 @@ impl Config {
     }
 }
 
+/// Expands `${VAR}` and `${VAR:-default}` in a line of `path` that is not
+/// a config key (a line of a fan-out targets file).
+pub(crate) fn expand_vars(
+    value: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    path: &Path,
+) -> Result<String, ConfigError> {
+    interpolate(value, env, path, "a target")
+}
+
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`.
 fn interpolate(
     value: &str,
@@ -354,8 +364,9 @@ fn interpolate(
     Ok(out)
 }
 
-/// A relative SQLite path in the config file is relative to the file.
-fn relative_sqlite(url: &str, base: &Path) -> String {
+/// A relative SQLite path in the config file (or a targets file) is
+/// relative to the file.
+pub(crate) fn relative_sqlite(url: &str, base: &Path) -> String {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return url.to_string();
     };

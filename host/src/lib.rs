@@ -28,6 +28,7 @@ mod config;
 mod dialect;
 mod error;
 mod graph;
+mod init;
 mod project;
 mod runner;
 mod sandbox;
@@ -40,12 +41,15 @@ pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
-pub use project::{Check, Drift, Project, Range, RevisionRequest};
+pub use init::{InitOptions, Initialized, init_project};
+pub use project::{
+    Check, Database, Deployment, Drift, DryRun, DryRunMethod, Project, Range, RevisionRequest,
+};
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,
     TransactionMode, VersionTable,
 };
 pub use sandbox::{CallResult, RevisionInfo, Sandbox};
 pub use scaffold::{Lang, NewRevision, ScaffoldError, Scaffolded};
-pub use sink::{LockError, Mode, OnlineSink, Recorder, Sink};
+pub use sink::{LockError, Mode, OnlineSink, Recorder, RunDigest, Sink, Tap, Transcribed};
 pub use value::{DbError, Rows, Value};

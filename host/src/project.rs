@@ -1,9 +1,12 @@
 //! The public operations: what the CLI commands call, usable without it.
 
 mod authoring;
+mod deploy;
+mod dry_run;
 mod stamp;
 
 pub use authoring::RevisionRequest;
+pub use deploy::{Database, Deployment, DryRun, DryRunMethod};
 pub use stamp::Check;
 
 use std::collections::BTreeSet;

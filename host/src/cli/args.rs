@@ -6,7 +6,13 @@ use clap::{Args, Parser, Subcommand};
 
 /// Database migrations in which every revision is a sandboxed WebAssembly component.
 #[derive(Debug, Parser)]
-#[command(name = "retort", version, about, long_about = None)]
+#[command(
+    name = "retort",
+    version,
+    about,
+    long_about = None,
+    after_help = "Examples:\n  retort init myapp                      a new project with a first revision\n  retort upgrade                         apply every pending revision\n  retort run --format json               what a deploy job calls: JSON lines on stdout\n  retort run --dry-run                   the plan, the SQL and its digest; nothing changes\n  retort run --targets tenants.txt -j 4  the same chain on many databases\n\nExit codes: 0 done or nothing to do, 1 a revision (or the database) failed, 2 usage or\nconfiguration error, 3 the migration lock timed out, 4 refused: drift or an unresolved failure."
+)]
 pub struct Cli {
     /// Options every command takes.
     #[command(flatten)]
@@ -22,9 +28,10 @@ pub struct GlobalArgs {
     /// Config file [default: ./retort.toml if present; env RETORT_CONFIG]
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Database URL: sqlite:PATH, postgres://…, mysql://… [env RETORT_DATABASE_URL, DATABASE_URL]
+    /// Database URL: sqlite:PATH, postgres://…, mysql://… [env RETORT_DATABASE_URL, DATABASE_URL].
+    /// `run` takes it several times to fan out over several databases.
     #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub database_url: Vec<String>,
     /// Directory of revision components (*.wasm) [env RETORT_MIGRATIONS]
     #[arg(long, global = true, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
@@ -44,7 +51,16 @@ pub struct GlobalArgs {
     /// (PostgreSQL and SQLite only) [env RETORT_TRANSACTION_MODE]
     #[arg(long, global = true, value_name = "MODE")]
     pub transaction_mode: Option<String>,
-    /// Print only errors.
+    /// Output: human (default; progress on stderr) or json (one JSON object per line on stdout).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "human",
+        value_name = "FORMAT"
+    )]
+    pub format: Format,
+    /// Print only errors (no progress bar, no progress lines).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// More diagnostics (-v, -vv, -vvv); RUST_LOG overrides.
@@ -58,11 +74,11 @@ pub enum Command {
     /// Apply revisions up to TARGET.
     ///
     /// Example: `retort upgrade` (all heads), `retort upgrade +1`, `retort upgrade ae10`,
-    /// `retort upgrade --sql base:head > upgrade.sql`.
+    /// `retort upgrade --dry-run`, `retort upgrade --sql base:head > upgrade.sql`.
     Upgrade(UpgradeArgs),
     /// Revert revisions down to TARGET.
     ///
-    /// Example: `retort downgrade -1`, `retort downgrade base`,
+    /// Example: `retort downgrade -1`, `retort downgrade base --dry-run`,
     /// `retort downgrade --sql head:base > downgrade.sql`.
     Downgrade(DowngradeArgs),
     /// Show the applied revisions that nothing applied follows (every applied head).
@@ -73,7 +89,8 @@ pub enum Command {
     ///
     /// Never compiles a component: metadata comes from the cache.
     /// Example: `retort history`, `retort history -r auth@base:auth@head --verbose`,
-    /// `retort history -r ae10:` (ae10 and everything after it).
+    /// `retort history -r ae10:` (ae10 and everything after it),
+    /// `retort history --graph`, `retort history --dot | dot -Tsvg > graph.svg`.
     History(HistoryArgs),
     /// List the revisions nothing follows.
     ///
@@ -112,11 +129,27 @@ pub enum Command {
     Check,
     /// Upgrade to every head, non-interactively: what deploy tooling calls.
     ///
+    /// With --targets FILE (or --database-url given several times) the same
+    /// chain runs on every database, --jobs at a time, each with its own
+    /// connection and lock; one result line per target.
+    ///
     /// Exit codes: 0 done or nothing to do, 1 a revision (or the database)
     /// failed, 2 usage, configuration or input error, 3 the migration lock
-    /// timed out, 4 refused: an earlier failure is unresolved.
-    /// Example: `DATABASE_URL=postgres://… retort run`.
-    Run,
+    /// timed out, 4 refused: drift, or an earlier failure is unresolved.
+    ///
+    /// Example: `DATABASE_URL=postgres://… retort run --format json`,
+    /// `retort run --dry-run`, `retort run --targets tenants.txt --jobs 4`.
+    Run(RunArgs),
+    /// Create a new project: retort.toml, migrations/, and a first revision crate.
+    ///
+    /// Example: `retort init myapp && cd myapp && cargo build --release`.
+    Init(InitArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: `retort completions bash > ~/.local/share/bash-completion/completions/retort`,
+    /// `retort completions zsh > ~/.zfunc/_retort`,
+    /// `retort completions fish > ~/.config/fish/completions/retort.fish`.
+    Completions(CompletionsArgs),
     /// Settle a revision that failed part-way (recorded in <version_table>_failures).
     ///
     /// `--applied` when everything the revision does is in place (the version
@@ -145,6 +178,9 @@ pub struct UpgradeArgs {
     /// Dialect of the --sql script when no database URL says it: sqlite, postgres, mysql.
     #[arg(long, value_name = "NAME")]
     pub dialect: Option<String>,
+    /// Show the plan and the SQL, and print its digest, without changing the database.
+    #[arg(long, conflicts_with = "sql")]
+    pub dry_run: bool,
 }
 
 /// `retort downgrade`.
@@ -159,6 +195,46 @@ pub struct DowngradeArgs {
     /// Dialect of the --sql script when no database URL says it: sqlite, postgres, mysql.
     #[arg(long, value_name = "NAME")]
     pub dialect: Option<String>,
+    /// Show the plan and the SQL, and print its digest, without changing the database.
+    #[arg(long, conflicts_with = "sql")]
+    pub dry_run: bool,
+}
+
+/// `retort run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Show the plan and the SQL, and print its digest, without changing the database.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run on every database listed in FILE: one `URL [schema=NAME] [name=LABEL]` per line
+    /// (`#` comments, `${VAR}` expanded).
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+    /// How many targets run at once.
+    #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+}
+
+/// `retort init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (created if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Language of the first revision.
+    #[arg(long, value_enum, default_value = "rust")]
+    pub lang: LangArg,
+    /// The retort-sdk (plugin-sdk) directory [default: the one this retort was built from].
+    #[arg(long, value_name = "PATH", env = "RETORT_SDK")]
+    pub sdk: Option<PathBuf>,
+}
+
+/// `retort completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `retort current`.
@@ -204,8 +280,14 @@ pub struct HistoryArgs {
     )]
     pub range: Option<String>,
     /// Show every detail of each revision.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["graph", "dot"])]
     pub verbose: bool,
+    /// Draw the graph: one revision per line, its branches and merges as lines.
+    #[arg(long, conflicts_with = "dot")]
+    pub graph: bool,
+    /// Print the graph in Graphviz dot (`retort history --dot | dot -Tsvg > graph.svg`).
+    #[arg(long)]
+    pub dot: bool,
 }
 
 /// `retort heads`.
@@ -281,6 +363,15 @@ pub struct MergeArgs {
     /// What every scaffold takes.
     #[command(flatten)]
     pub scaffold: ScaffoldArgs,
+}
+
+/// How commands print their results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// For people: results on stdout, progress on stderr.
+    Human,
+    /// For programs: one JSON object per line on stdout.
+    Json,
 }
 
 /// Languages `revision` can scaffold.

@@ -4,8 +4,9 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::args::{Cli, Command, LangArg, ScaffoldArgs};
-use super::report;
+use super::args::{Cli, Command, Format, LangArg, RunArgs, ScaffoldArgs};
+use super::output::Ui;
+use super::{fanout, migrate, report};
 use crate::{
     Config, Dialect, Direction, Error, Event, Lang, Overrides, Project, Range, RevisionRequest,
     Scaffolded, Target,
@@ -18,9 +19,34 @@ type Done = Result<(), Outcome>;
 /// when something is not applied).
 pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let global = cli.global;
+    let ui = Ui {
+        format: global.format,
+        quiet: global.quiet,
+    };
+    // Commands that need no configuration.
+    match &cli.command {
+        Command::Completions(args) => {
+            super::completions::write(args.shell);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Init(args) => return finish(super::init::run(args, ui)),
+        _ => {}
+    }
+    let mut urls = global.database_url;
+    if urls.len() > 1 && !matches!(cli.command, Command::Run(_)) {
+        return Err(Error::Usage(format!(
+            "--database-url is given {} times; only `retort run` fans out over several databases",
+            urls.len()
+        )));
+    }
+    let fan_out_urls = if urls.len() > 1 {
+        std::mem::take(&mut urls)
+    } else {
+        Vec::new()
+    };
     let config = Config::load(&Overrides {
         config: global.config,
-        database_url: global.database_url,
+        database_url: urls.pop(),
         migrations: global.migrations,
         version_table: global.version_table,
         schema: global.schema,
@@ -29,24 +55,70 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         transaction_mode: global.transaction_mode,
     })?;
     let quiet = global.quiet;
-    match cli.command {
-        Command::Upgrade(args) if args.sql => {
+    let outcome = match cli.command {
+        Command::Upgrade(args) if !args.sql => {
+            migrate::migrate(config, Direction::Upgrade, &args.target, args.dry_run, ui).await
+        }
+        Command::Downgrade(args) if !args.sql => {
+            migrate::migrate(config, Direction::Downgrade, &args.target, args.dry_run, ui).await
+        }
+        Command::Run(args) => run_command(config, args, fan_out_urls, ui).await,
+        command if ui.format == Format::Json => super::json::run(config, command).await,
+        command => human(config, command, quiet).await,
+    };
+    finish(outcome)
+}
+
+/// The exit code of a finished command.
+fn finish(outcome: Done) -> Result<ExitCode, Error> {
+    outcome.map(|()| ExitCode::SUCCESS).or_else(|e| match e {
+        Outcome::Exit(code) => Ok(code),
+        Outcome::Error(e) => Err(e),
+    })
+}
+
+/// `retort run`: upgrade to heads on the configured database, or fan out.
+async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -> Done {
+    let targets = match (&args.targets, urls.is_empty()) {
+        (Some(_), false) => {
+            return Err(Outcome::Error(Error::Usage(
+                "give the targets either in --targets FILE or as several --database-url, not both"
+                    .into(),
+            )));
+        }
+        (Some(file), true) => Some(fanout::read_targets(file)?),
+        (None, false) => Some(fanout::url_targets(&urls, config.schema.as_deref())),
+        (None, true) => None,
+    };
+    match targets {
+        Some(targets) => {
+            fanout::fan_out(config, targets, usize::from(args.jobs), args.dry_run, ui).await
+        }
+        None => migrate::migrate(config, Direction::Upgrade, "heads", args.dry_run, ui).await,
+    }
+}
+
+/// Every other command, for people.
+async fn human(config: Config, command: Command, quiet: bool) -> Done {
+    match command {
+        Command::Upgrade(args) => {
             script(config, Direction::Upgrade, &args.target, args.dialect).await
         }
-        Command::Upgrade(args) => migrate(config, Direction::Upgrade, &args.target, quiet).await,
-        Command::Downgrade(args) if args.sql => {
+        Command::Downgrade(args) => {
             script(config, Direction::Downgrade, &args.target, args.dialect).await
         }
-        Command::Downgrade(args) => {
-            migrate(config, Direction::Downgrade, &args.target, quiet).await
-        }
-        Command::Run => migrate(config, Direction::Upgrade, "heads", quiet).await,
         Command::Current(args) => current(config, args.verbose, quiet).await,
         Command::Verify(args) => verify(config, &args.accept, quiet).await,
         Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
         Command::History(args) => {
             let project = Project::open(config).await?;
-            report::history(&project, args.range.as_deref(), args.verbose)
+            if args.graph {
+                super::graph::draw(&project, args.range.as_deref())
+            } else if args.dot {
+                super::graph::dot(&project, args.range.as_deref())
+            } else {
+                report::history(&project, args.range.as_deref(), args.verbose)
+            }
         }
         Command::Heads(args) => report::heads(&Project::open(config).await?, args.verbose),
         Command::Branches => report::branches(&Project::open(config).await?, quiet),
@@ -66,12 +138,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let made = project.merge(&args.revisions, &request)?;
             created(&project, &made)
         }
+        Command::Run(_) | Command::Init(_) | Command::Completions(_) => Err(Outcome::Error(
+            Error::Usage("this command is dispatched before configuration is read".into()),
+        )),
     }
-    .map(|()| ExitCode::SUCCESS)
-    .or_else(|e| match e {
-        Outcome::Exit(code) => Ok(code),
-        Outcome::Error(e) => Err(e),
-    })
 }
 
 /// How a command ends short of success: an exit code with its output
@@ -89,7 +159,11 @@ impl<E: Into<Error>> From<E> for Outcome {
     }
 }
 
-fn request(args: ScaffoldArgs, heads: Vec<String>, depends_on: Vec<String>) -> RevisionRequest {
+pub(super) fn request(
+    args: ScaffoldArgs,
+    heads: Vec<String>,
+    depends_on: Vec<String>,
+) -> RevisionRequest {
     RevisionRequest {
         message: args.message,
         heads,
@@ -153,49 +227,6 @@ pub(super) fn note(quiet: bool, line: &str) {
     }
 }
 
-async fn migrate(config: Config, direction: Direction, target: &str, quiet: bool) -> Done {
-    let target: Target = target.parse()?;
-    config.require_url()?;
-    let project = Project::open(config).await?;
-    let mut observer = |event: Event<'_>| match event {
-        Event::Started {
-            index,
-            total,
-            id,
-            message,
-            direction,
-        } => note(
-            quiet,
-            &format!("[{index}/{total}] {direction} {id}: {message}"),
-        ),
-        Event::Log { line, .. } => note(quiet, &format!("      {}: {}", line.level, line.message)),
-        Event::Finished {
-            elapsed,
-            statements,
-            ..
-        } => note(
-            quiet,
-            &format!("      done in {elapsed:.1?}, {statements} statement(s)"),
-        ),
-    };
-    let steps = match direction {
-        Direction::Upgrade => project.upgrade(&target, &mut observer).await?,
-        Direction::Downgrade => project.downgrade(&target, &mut observer).await?,
-    };
-    if steps.is_empty() {
-        note(
-            quiet,
-            &format!("Nothing to {direction}: the database is already at {target}."),
-        );
-    } else {
-        note(
-            quiet,
-            &format!("Done: {} revision(s) {direction}d.", steps.len()),
-        );
-    }
-    Ok(())
-}
-
 async fn script(
     config: Config,
     direction: Direction,
@@ -216,7 +247,7 @@ async fn script(
 }
 
 /// The dialect of a `--sql` script: `--dialect`, else the database URL's.
-fn script_dialect(config: &Config, dialect: Option<String>) -> Result<Dialect, Error> {
+pub(super) fn script_dialect(config: &Config, dialect: Option<String>) -> Result<Dialect, Error> {
     Ok(match dialect {
         Some(name) => Dialect::from_name(&name).ok_or_else(|| {
             Error::Usage(format!(

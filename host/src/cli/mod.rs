@@ -2,6 +2,15 @@
 
 mod args;
 mod commands;
+mod completions;
+mod fanout;
+mod graph;
+mod init;
+mod json;
+mod migrate;
+mod obj;
+mod output;
+mod progress;
 mod report;
 
 use std::io::Write;
@@ -10,12 +19,13 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-pub use args::{Cli, Command};
+pub use args::{Cli, Command, Format};
 
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbosity, cli.global.quiet);
+    let format = cli.global.format;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,18 +39,28 @@ pub fn main() -> ExitCode {
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            match format {
+                Format::Json => output::json_line(&output::error_json(&e)),
+                Format::Human => {
+                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                }
+            }
             ExitCode::from(e.exit_code())
         }
     }
 }
 
+/// Diagnostics on stderr: `-v` shows each revision's span as it closes
+/// (with its time), `-vv` each statement, `-vvv` statement texts and the
+/// driver's own log, `-vvvv` everything (wasmtime included). `RUST_LOG`
+/// (e.g. `RUST_LOG=retort=debug`) overrides the flags.
 fn init_tracing(verbose: u8, quiet: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
-        (false, 1) => "info",
-        (false, 2) => "debug",
+        (false, 1) => "warn,retort=info",
+        (false, 2) => "warn,retort=debug",
+        (false, 3) => "warn,retort=trace,sqlx=debug",
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
@@ -48,5 +68,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(
+            progress::color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .try_init();
 }

@@ -231,6 +231,41 @@ impl Dialect {
             })
     }
 
+    /// The first statement of `sql` (a statement or a script) that begins or
+    /// ends a transaction (`BEGIN`, `START TRANSACTION`, `COMMIT`, `END`,
+    /// `ROLLBACK` but not `ROLLBACK TO`, `ABORT`, `PREPARE TRANSACTION`).
+    /// A dry run's rehearsal refuses these: they would end the transaction
+    /// it must roll back. Literals, comments and dollar-quoted bodies are
+    /// skipped, as is the body of a SQLite `CREATE TRIGGER … BEGIN … END`.
+    pub fn transaction_control(self, sql: &str) -> Option<&str> {
+        let words = |statement: &str| -> (String, String, String) {
+            let mut words = strip_leading_comments(statement)
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| !w.is_empty())
+                .map(|w| w.to_ascii_uppercase());
+            let mut next = || words.next().unwrap_or_default();
+            (next(), next(), next())
+        };
+        let mut in_trigger = false;
+        scan::statements(sql, self).into_iter().find(|statement| {
+            let (first, second, third) = words(statement);
+            if first == "CREATE" && (second == "TRIGGER" || third == "TRIGGER") {
+                in_trigger = true;
+                return false;
+            }
+            if in_trigger {
+                in_trigger = first != "END";
+                return false;
+            }
+            match first.as_str() {
+                "BEGIN" | "COMMIT" | "END" | "ABORT" => true,
+                "START" | "PREPARE" => second == "TRANSACTION",
+                "ROLLBACK" => second != "TO",
+                _ => false,
+            }
+        })
+    }
+
     /// An expression that reads a timestamp column as text.
     pub fn timestamp_as_text(self, column: &str) -> String {
         match self {
@@ -270,6 +305,47 @@ fn shorten(s: &str) -> String {
     match s.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod transaction_control_tests {
+    use super::Dialect;
+
+    #[test]
+    fn statements_that_begin_or_end_a_transaction() {
+        for (dialect, sql) in [
+            (Dialect::Postgres, "COMMIT"),
+            (Dialect::Sqlite, "  commit;"),
+            (Dialect::Postgres, "CREATE TABLE t (a INT); COMMIT; BEGIN"),
+            (Dialect::Postgres, "-- done\nEND"),
+            (Dialect::Sqlite, "rollback"),
+            (Dialect::Postgres, "START TRANSACTION"),
+            (Dialect::Sqlite, "BEGIN IMMEDIATE"),
+            (
+                Dialect::Sqlite,
+                "CREATE TRIGGER t AFTER INSERT ON a BEGIN SELECT 1; END; COMMIT",
+            ),
+        ] {
+            assert!(dialect.transaction_control(sql).is_some(), "{sql}");
+        }
+        for (dialect, sql) in [
+            (Dialect::Postgres, "CREATE TABLE commits (a INT)"),
+            (Dialect::Postgres, "ROLLBACK TO SAVEPOINT s1"),
+            (Dialect::Sqlite, "SAVEPOINT s1; RELEASE SAVEPOINT s1"),
+            (Dialect::Sqlite, "INSERT INTO t VALUES ('a; COMMIT')"),
+            (Dialect::Postgres, "-- x; COMMIT\nUPDATE t SET a = 1"),
+            (
+                Dialect::Postgres,
+                "CREATE FUNCTION f() RETURNS trigger AS $$ BEGIN NEW.a := 1; RETURN NEW; END; $$ LANGUAGE plpgsql",
+            ),
+            (
+                Dialect::Sqlite,
+                "CREATE TEMP TRIGGER IF NOT EXISTS t AFTER INSERT ON a BEGIN UPDATE b SET c = 1; END;",
+            ),
+        ] {
+            assert!(dialect.transaction_control(sql).is_none(), "{sql}");
+        }
     }
 }
 

@@ -80,6 +80,46 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Piece<'_>> {
     pieces
 }
 
+/// The statements of a script: `sql` split at every `;` that is not inside
+/// a string literal, a quoted identifier, a comment or a dollar-quoted body,
+/// as `dialect` lexes it.
+pub fn statements(sql: &str, dialect: Dialect) -> Vec<&str> {
+    let bytes = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        i = match bytes[i] {
+            b'\'' => {
+                let backslashes = dialect == Dialect::Mysql || is_escape_string(bytes, i, dialect);
+                skip_quoted(bytes, i, b'\'', backslashes)
+            }
+            b'"' => skip_quoted(bytes, i, b'"', dialect == Dialect::Mysql),
+            b'`' if dialect != Dialect::Postgres => skip_quoted(bytes, i, b'`', false),
+            b'[' if dialect == Dialect::Sqlite => find_byte(bytes, i + 1, b']'),
+            b'-' if bytes.get(i + 1) == Some(&b'-') => find_byte(bytes, i, b'\n'),
+            b'#' if dialect == Dialect::Mysql => find_byte(bytes, i, b'\n'),
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                skip_block_comment(bytes, i, dialect == Dialect::Postgres)
+            }
+            b'$' if dialect == Dialect::Postgres
+                && count_digits(bytes, i + 1) == 0
+                && !follows_identifier(bytes, i) =>
+            {
+                skip_dollar_quoted(bytes, i)
+            }
+            b';' => {
+                out.push(&sql[start..i]);
+                start = i + 1;
+                i + 1
+            }
+            _ => i + 1,
+        };
+    }
+    out.push(&sql[start.min(sql.len())..]);
+    out
+}
+
 /// Checks that every placeholder has a parameter and every parameter is used.
 pub fn check(pieces: &[Piece<'_>], given: usize) -> Result<(), PlaceholderError> {
     let mut used = vec![false; given];

@@ -9,6 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use crate::catalog::Catalog;
 use crate::graph::{Direction, Plan};
 use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Rules, Sandbox};
@@ -16,9 +18,19 @@ use crate::sink::{Mode, Sink};
 use crate::value::DbError;
 pub use version_table::{AppliedRevision, RecordedFailure, VersionTable};
 
-/// What the runner reports while it works.
+/// What the runner reports while it works, in this order: `Planned` once,
+/// then per step `Started`, any `Log`s, and `Finished` (or `Failed`, which
+/// ends the run).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Event<'a> {
+    /// The plan is known and about to run (possibly with no steps).
+    Planned {
+        /// Which way.
+        direction: Direction,
+        /// The revision ids, in the order they will run.
+        steps: &'a [String],
+    },
     /// A step is about to start.
     Started {
         /// 1-based position in the plan.
@@ -41,6 +53,10 @@ pub enum Event<'a> {
     },
     /// A step finished and was recorded.
     Finished {
+        /// 1-based position in the plan.
+        index: usize,
+        /// Steps in the plan.
+        total: usize,
         /// The revision id.
         id: &'a str,
         /// Which way.
@@ -49,6 +65,19 @@ pub enum Event<'a> {
         elapsed: Duration,
         /// Statements the revision sent.
         statements: u64,
+    },
+    /// A step failed; the run stops with this error.
+    Failed {
+        /// 1-based position in the plan.
+        index: usize,
+        /// Steps in the plan.
+        total: usize,
+        /// The revision id.
+        id: &'a str,
+        /// Which way.
+        direction: Direction,
+        /// What went wrong (and what it left behind).
+        error: &'a RunError,
     },
 }
 
@@ -243,6 +272,9 @@ pub struct Runner<'a> {
     table: &'a VersionTable,
     sink: Option<Sink>,
     rules: &'a (dyn Fn(&str) -> Rules + Sync),
+    /// The caller holds the run's transaction open (a rehearsal): `all`
+    /// mode then neither begins nor commits it.
+    caller_transaction: bool,
 }
 
 /// The per-step context a failure report needs.
@@ -271,7 +303,16 @@ impl<'a> Runner<'a> {
             table,
             sink: Some(sink),
             rules,
+            caller_transaction: false,
         }
+    }
+
+    /// For a caller that has already begun the transaction the whole run
+    /// goes into, and ends it itself (a dry run rolls it back): with
+    /// [`TransactionMode::All`] the runner then sends no BEGIN and no COMMIT.
+    pub fn within_caller_transaction(mut self) -> Self {
+        self.caller_transaction = true;
+        self
     }
 
     /// Gives the sink back (an offline script is read from it).
@@ -293,11 +334,15 @@ impl<'a> Runner<'a> {
         observer: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
         let dialect = self.sink().dialect();
+        observer(Event::Planned {
+            direction: plan.direction,
+            steps: &plan.steps,
+        });
         let whole_run = mode == TransactionMode::All && !plan.steps.is_empty();
         if mode == TransactionMode::All {
             self.check_all_mode(plan)?;
         }
-        if whole_run {
+        if whole_run && !self.caller_transaction {
             let first = plan.steps[0].clone();
             self.sink()
                 .execute(dialect.begin(), &[])
@@ -329,8 +374,29 @@ impl<'a> Runner<'a> {
                 message: &entry.info.message,
                 direction: plan.direction,
             });
-            let report = self.step(&step, &done, observer).await?;
+            let span = tracing::info_span!(
+                "revision",
+                id = id.as_str(),
+                direction = %plan.direction,
+                step = index + 1,
+                of = plan.steps.len()
+            );
+            let report = match self.step(&step, &done, observer).instrument(span).await {
+                Ok(report) => report,
+                Err(error) => {
+                    observer(Event::Failed {
+                        index: index + 1,
+                        total: plan.steps.len(),
+                        id,
+                        direction: plan.direction,
+                        error: &error,
+                    });
+                    return Err(error);
+                }
+            };
             observer(Event::Finished {
+                index: index + 1,
+                total: plan.steps.len(),
                 id,
                 direction: plan.direction,
                 elapsed: report.elapsed,
@@ -338,7 +404,7 @@ impl<'a> Runner<'a> {
             });
             done.push(report);
         }
-        if whole_run {
+        if whole_run && !self.caller_transaction {
             let last = plan.steps[plan.steps.len() - 1].clone();
             self.sink()
                 .execute("COMMIT", &[])
@@ -403,9 +469,10 @@ impl<'a> Runner<'a> {
                 .map_err(|e| bookkeeping("BEGIN", e))?;
         }
         let entry = self.catalog.get(step.id).expect("planned ids exist");
-        let sink = self.sink.take().expect("the sink is back after every step");
+        let mut sink = self.sink.take().expect("the sink is back after every step");
         let rules = (self.rules)(step.id);
-        let (sink, outcome) = self
+        sink.tap_mut().begin_revision(step.id, step.direction);
+        let (mut sink, outcome) = self
             .sandbox
             .call(
                 entry
@@ -417,6 +484,7 @@ impl<'a> Runner<'a> {
                 &rules,
             )
             .await;
+        sink.tap_mut().end_revision();
         self.sink = Some(sink);
         for line in &outcome.logs {
             observer(Event::Log { id: step.id, line });

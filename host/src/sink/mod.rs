@@ -5,10 +5,14 @@
 mod lock;
 mod offline;
 mod online;
+mod tap;
 
 pub use lock::LockError;
 pub use offline::Recorder;
-pub use online::{ConnectError, OnlineSink};
+pub use online::{ConnectError, OnlineSink, redact, sqlite_file};
+pub use tap::{RunDigest, Tap, Transcribed};
+
+use tracing::Instrument;
 
 use crate::dialect::Dialect;
 use crate::value::{DbError, Rows, Value};
@@ -40,8 +44,10 @@ impl Sink {
         }
     }
 
-    /// Online or offline.
+    /// Online or offline. Asked while a revision runs, this is noted: a
+    /// revision that branches on it may send other statements offline.
     pub fn mode(&self) -> Mode {
+        self.tap().mode_asked();
         match self {
             Sink::Online(_) => Mode::Online,
             Sink::Offline(_) => Mode::Offline,
@@ -52,18 +58,83 @@ impl Sink {
     /// parameters `sql` may be a script of several statements.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         check_params(params)?;
-        match self {
-            Sink::Online(s) => s.execute(sql, params).await,
-            Sink::Offline(r) => r.execute(sql, params),
+        self.check_rehearsal(sql)?;
+        self.tap_mut().statement(false, sql, params);
+        let span = statement_span("execute", sql, params);
+        let result = async {
+            match self {
+                Sink::Online(s) => s.execute(sql, params).await,
+                Sink::Offline(r) => r.execute(sql, params),
+            }
         }
+        .instrument(span.clone())
+        .await;
+        match &result {
+            Ok(rows) => span.record("rows", rows),
+            Err(e) => span.record("error", tracing::field::display(e)),
+        };
+        result
     }
 
     /// Runs a statement that returns rows; offline this is always an error.
     pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
         check_params(params)?;
+        self.check_rehearsal(sql)?;
+        self.tap_mut().statement(true, sql, params);
+        let span = statement_span("query", sql, params);
+        let result = async {
+            match self {
+                Sink::Online(s) => s.query(sql, params).await,
+                Sink::Offline(r) => r.query(sql),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        match &result {
+            Ok(rows) => span.record("rows", rows.values.len()),
+            Err(e) => span.record("error", tracing::field::display(e)),
+        };
+        result
+    }
+
+    /// Makes this connection a dry run's rehearsal: from now on a revision's
+    /// statement that begins or ends a transaction is refused, since it
+    /// would end (and commit) the transaction the rehearsal rolls back.
+    pub fn set_rehearsal(&mut self) {
+        if let Sink::Online(s) = self {
+            s.rehearsal = true;
+        }
+    }
+
+    fn check_rehearsal(&self, sql: &str) -> Result<(), DbError> {
+        let Sink::Online(s) = self else {
+            return Ok(());
+        };
+        if !s.rehearsal || !s.tap.is_open() {
+            return Ok(());
+        }
+        match s.dialect().transaction_control(sql) {
+            None => Ok(()),
+            Some(statement) => Err(DbError::host(format!(
+                "a dry run cannot rehearse `{}`: the rehearsal runs the plan in one transaction and rolls it back, and this statement would end it. Retort runs each revision in a transaction of its own, so a revision should not begin or end one itself (declare `transactional: false` for a revision that must)",
+                statement.trim()
+            ))),
+        }
+    }
+
+    /// The statement tap: the digest (and transcript) of the revisions' calls.
+    pub fn tap(&self) -> &Tap {
         match self {
-            Sink::Online(s) => s.query(sql, params).await,
-            Sink::Offline(r) => r.query(sql),
+            Sink::Online(s) => &s.tap,
+            Sink::Offline(r) => &r.tap,
+        }
+    }
+
+    /// The statement tap, to open and close around a revision call.
+    pub fn tap_mut(&mut self) -> &mut Tap {
+        match self {
+            Sink::Online(s) => &mut s.tap,
+            Sink::Offline(r) => &mut r.tap,
         }
     }
 
@@ -113,6 +184,30 @@ impl Sink {
             r.comment(text);
         }
     }
+}
+
+/// A `statement` span (debug level; `-vv`, shown as it closes, with its
+/// time): the statement's first line, how many parameters it binds, and the
+/// rows it touched or returned (or its error). `-vvv` (trace) logs the
+/// whole text.
+fn statement_span(kind: &'static str, sql: &str, params: &[Value]) -> tracing::Span {
+    let trimmed = sql.trim();
+    let first = trimmed.lines().next().unwrap_or("");
+    let sql_line = if first.len() < trimmed.len() {
+        format!("{first} …")
+    } else {
+        first.to_string()
+    };
+    let span = tracing::debug_span!(
+        "statement",
+        kind,
+        sql = %sql_line,
+        params = params.len(),
+        rows = tracing::field::Empty,
+        error = tracing::field::Empty
+    );
+    span.in_scope(|| tracing::trace!(sql = %trimmed, "text"));
+    span
 }
 
 /// Values that neither a driver nor a literal can carry faithfully are refused

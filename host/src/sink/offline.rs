@@ -9,6 +9,8 @@ use crate::value::{DbError, Rows, Value};
 pub struct Recorder {
     dialect: Dialect,
     script: String,
+    /// The digest of the revisions' statements.
+    pub(super) tap: super::Tap,
 }
 
 impl Recorder {
@@ -17,6 +19,7 @@ impl Recorder {
         let mut recorder = Recorder {
             dialect,
             script: String::new(),
+            tap: super::Tap::default(),
         };
         for statement in dialect.script_preamble() {
             recorder.push(statement);

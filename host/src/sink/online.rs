@@ -69,6 +69,10 @@ pub struct OnlineSink {
     /// What was connected to, for [`OnlineSink::reconnect`].
     url: String,
     schema: Option<String>,
+    /// The digest of the revisions' statements.
+    pub(super) tap: super::Tap,
+    /// A dry run's rehearsal: revisions may not begin or end transactions.
+    pub(super) rehearsal: bool,
 }
 
 impl OnlineSink {
@@ -142,6 +146,8 @@ impl OnlineSink {
             lock_file: None,
             url: url.to_string(),
             schema: schema.map(str::to_string),
+            tap: super::Tap::default(),
+            rehearsal: false,
         })
     }
 
@@ -380,6 +386,16 @@ fn mysql_row(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
         | "JSON" => Value::Text(decode::<MySql, String>(raw)?),
         other => return Err(unsupported(row.columns()[i].name(), other)),
     })
+}
+
+/// The database file a `sqlite:` URL names (`None` for another database,
+/// an in-memory one, or a URL that does not parse).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if Dialect::from_url(url) != Some(Dialect::Sqlite) || url.contains("memory") {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    Some(options.get_filename().to_path_buf())
 }
 
 /// The URL with its password replaced by `***`, for messages.

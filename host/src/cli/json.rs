@@ -1,0 +1,298 @@
+//! `--format json` for the commands that are not runs: one JSON object on
+//! stdout per command (see the README for each shape). `run`, `upgrade` and
+//! `downgrade` stream events instead ([`super::output`]).
+
+use std::collections::BTreeSet;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::args::Command;
+use super::commands::{Outcome, request, script_dialect};
+use super::obj::Obj;
+use super::output::json_line;
+use crate::{
+    Config, Direction, Entry, Error, Event, Project, Range, RevisionGraph, Scaffolded, Target,
+};
+
+type Done = Result<(), Outcome>;
+
+/// Runs `command` and prints its result as one JSON object.
+pub async fn run(config: Config, command: Command) -> Done {
+    match command {
+        Command::Upgrade(args) => {
+            script(config, Direction::Upgrade, &args.target, args.dialect).await
+        }
+        Command::Downgrade(args) => {
+            script(config, Direction::Downgrade, &args.target, args.dialect).await
+        }
+        Command::History(args) => {
+            if args.graph || args.dot {
+                return Err(Outcome::Error(Error::Usage(
+                    "--graph and --dot draw for people and Graphviz; --format json lists every revision with its parents already".into(),
+                )));
+            }
+            let project = Project::open(config).await?;
+            let entries = project.history(args.range.as_deref())?;
+            let graph = project.graph();
+            let list: Vec<Obj> = entries.iter().map(|e| revision(graph, e)).collect();
+            json_line(&Obj::default().with("revisions", list));
+            Ok(())
+        }
+        Command::Heads(_) => {
+            let project = Project::open(config).await?;
+            let graph = project.graph();
+            let list: Vec<Obj> = graph
+                .heads()
+                .iter()
+                .filter_map(|id| project.catalog().get(id))
+                .map(|e| revision(graph, e))
+                .collect();
+            json_line(&Obj::default().with("heads", list));
+            Ok(())
+        }
+        Command::Branches => {
+            let project = Project::open(config).await?;
+            let graph = project.graph();
+            let heads = graph.heads();
+            let points: Vec<Obj> = graph
+                .branch_points()
+                .iter()
+                .map(|id| {
+                    Obj::default()
+                        .with("id", json!(id))
+                        .with("children", json!(graph.children(id)))
+                })
+                .collect();
+            let labels: Vec<Obj> = graph
+                .labels()
+                .into_iter()
+                .map(|(label, root)| {
+                    let tips: Vec<&str> = graph
+                        .branch(label)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|id| heads.contains(id))
+                        .collect();
+                    Obj::default()
+                        .with("label", json!(label))
+                        .with("starts_at", json!(root))
+                        .with("heads", json!(tips))
+                })
+                .collect();
+            json_line(
+                &Obj::default()
+                    .with("branch_points", points)
+                    .with("labels", labels),
+            );
+            Ok(())
+        }
+        Command::Show(args) => {
+            let project = Project::open(config).await?;
+            let entry = project.show(&args.rev.parse()?)?;
+            let graph = project.graph();
+            let id = entry.info.id.as_str();
+            let value = revision(graph, entry)
+                .with("children", json!(graph.children(id)))
+                .with("needed_by", json!(graph.dependents(id)))
+                .with("branches", json!(graph.branches_of(id)));
+            json_line(&Obj::default().with("revision", value));
+            Ok(())
+        }
+        Command::Current(_) => {
+            config.require_url()?;
+            let project = Project::open(config).await?;
+            let applied = project.current().await?;
+            let failures = project.failures().await?;
+            let ids: BTreeSet<String> = applied.iter().map(|r| r.id.clone()).collect();
+            let graph = project.graph();
+            let heads = graph.heads();
+            let rows: Vec<Obj> = applied
+                .iter()
+                .map(|r| {
+                    Obj::default()
+                        .with("id", json!(r.id))
+                        .with("head", json!(heads.contains(&r.id.as_str())))
+                        .with("applied_at", json!(r.applied_at))
+                        .with("duration_ms", json!(r.duration_ms))
+                        .with("sha256", json!(r.sha256))
+                })
+                .collect();
+            let failures: Vec<Obj> = failures
+                .iter()
+                .map(|f| {
+                    Obj::default()
+                        .with("id", json!(f.id))
+                        .with("direction", json!(f.direction))
+                        .with("failed_at", json!(f.failed_at))
+                        .with("statement", json!(f.statement))
+                        .with("error", json!(f.error))
+                })
+                .collect();
+            json_line(
+                &Obj::default()
+                    .with("applied_heads", json!(graph.applied_heads(&ids)))
+                    .with("applied", rows)
+                    .with("unresolved_failures", failures),
+            );
+            Ok(())
+        }
+        Command::Check => {
+            config.require_url()?;
+            let project = Project::open(config).await?;
+            let check = project.check().await?;
+            json_line(
+                &Obj::default()
+                    .with("up_to_date", json!(check.up_to_date()))
+                    .with("applied_heads", json!(check.applied_heads))
+                    .with("pending", json!(check.pending)),
+            );
+            if check.up_to_date() {
+                Ok(())
+            } else {
+                Err(Outcome::Exit(ExitCode::from(1)))
+            }
+        }
+        Command::Stamp(args) if args.sql => {
+            let range: Range = args.target.parse()?;
+            let dialect = script_dialect(&config, args.dialect)?;
+            let project = Project::open(config).await?;
+            let text = project.stamp_script(&range, dialect).await?;
+            json_line(&script_obj("stamp", &range, dialect, text));
+            Ok(())
+        }
+        Command::Stamp(args) => {
+            let target: Target = args.target.parse()?;
+            config.require_url()?;
+            let project = Project::open(config).await?;
+            let plan = project.stamp(&target).await?;
+            json_line(
+                &Obj::default()
+                    .with("stamped", json!(target.to_string()))
+                    .with("added", json!(plan.insert))
+                    .with("removed", json!(plan.delete)),
+            );
+            Ok(())
+        }
+        Command::Resolve(args) => {
+            config.require_url()?;
+            let project = Project::open(config).await?;
+            let failure = project.resolve(&args.revision, args.applied).await?;
+            json_line(
+                &Obj::default()
+                    .with("resolved", json!(failure.id))
+                    .with(
+                        "recorded_as",
+                        json!(if args.applied {
+                            "applied"
+                        } else {
+                            "rolled_back"
+                        }),
+                    )
+                    .with("direction", json!(failure.direction))
+                    .with("failed_at", json!(failure.failed_at)),
+            );
+            Ok(())
+        }
+        Command::Revision(args) => {
+            let project = Project::open_or_empty(config).await?;
+            let made =
+                project.new_revision(&request(args.scaffold, args.heads, args.depends_on))?;
+            json_line(&scaffolded(&project, &made));
+            Ok(())
+        }
+        Command::Merge(args) => {
+            let project = Project::open(config).await?;
+            let made = project.merge(
+                &args.revisions,
+                &request(args.scaffold, Vec::new(), Vec::new()),
+            )?;
+            json_line(&scaffolded(&project, &made));
+            Ok(())
+        }
+        other => Err(Outcome::Error(Error::Usage(format!(
+            "--format json is not available for {}",
+            command_name(&other)
+        )))),
+    }
+}
+
+fn command_name(command: &Command) -> String {
+    format!("{command:?}")
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_lowercase()
+}
+
+/// `upgrade --sql` / `downgrade --sql`: the script as one object.
+async fn script(
+    config: Config,
+    direction: Direction,
+    range: &str,
+    dialect: Option<String>,
+) -> Done {
+    let range: Range = range.parse()?;
+    let dialect = script_dialect(&config, dialect)?;
+    let project = Project::open(config).await?;
+    let mut log = |event: Event<'_>| {
+        if let Event::Log { id, line } = event {
+            tracing::info!("{id}: {}: {}", line.level, line.message);
+        }
+    };
+    let text = project.script(direction, &range, dialect, &mut log).await?;
+    json_line(&script_obj(&direction.to_string(), &range, dialect, text));
+    Ok(())
+}
+
+fn script_obj(command: &str, range: &Range, dialect: crate::Dialect, sql: String) -> Obj {
+    Obj::event("script")
+        .with("command", json!(command))
+        .with("range", json!(range.to_string()))
+        .with("dialect", json!(dialect.to_string()))
+        .with("sql", json!(sql))
+}
+
+/// Everything a revision's metadata says, with its place in the graph.
+pub fn revision(graph: &RevisionGraph, entry: &Entry) -> Obj {
+    let info = &entry.info;
+    let id = info.id.as_str();
+    Obj::default()
+        .with("id", json!(id))
+        .with("message", json!(info.message))
+        .with("down_revisions", json!(info.down_revisions))
+        .with("depends_on", json!(info.depends_on))
+        .with("branch_labels", json!(info.branch_labels))
+        .with("head", json!(graph.heads().contains(&id)))
+        .with("branchpoint", json!(graph.children(id).len() > 1))
+        .with("mergepoint", json!(info.down_revisions.len() > 1))
+        .with("transactional", json!(info.transactional))
+        .with("path", json!(entry.path.display().to_string()))
+        .with("sha256", json!(entry.sha256))
+}
+
+/// A new revision crate, with the commands that build and install it.
+pub fn scaffolded(project: &Project, made: &Scaffolded) -> Obj {
+    let component = made.workspace.join(format!(
+        "target/wasm32-wasip2/release/{}.wasm",
+        made.crate_name
+    ));
+    Obj::default()
+        .with("created", json!(made.id))
+        .with("down_revisions", json!(made.down_revisions))
+        .with("dir", json!(made.dir.display().to_string()))
+        .with("crate", json!(made.crate_name))
+        .with("workspace", json!(made.workspace.display().to_string()))
+        .with(
+            "build",
+            json!(format!(
+                "cargo build --release --target wasm32-wasip2 --manifest-path {}",
+                made.dir.join("Cargo.toml").display()
+            )),
+        )
+        .with("component", json!(component.display().to_string()))
+        .with(
+            "migrations",
+            json!(project.config().migrations.display().to_string()),
+        )
+}
