@@ -1,0 +1,86 @@
+//! The mixed chain (`example-plugins/mixed`): revisions in several languages
+//! in one chain, online and offline alike.
+
+use retort::{Dialect, Direction, Range, Target};
+use retort_tests::{MIXED_CHAIN, MIXED_IDS};
+
+use crate::common::{Scratch, quiet, schema, sqlite3, sqlite3_script, version_ids};
+
+const DATA: &str = "SELECT id, body FROM notes ORDER BY id; \
+                    SELECT id, note_id, name FROM tags ORDER BY id;";
+
+async fn script(s: &Scratch, direction: Direction, range: &str) -> String {
+    let range: Range = range.parse().unwrap();
+    s.project()
+        .await
+        .script(direction, &range, Dialect::Sqlite, &mut quiet())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_mixed_chain_online_equals_offline() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    s.project()
+        .await
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap();
+    let online = s.db("app.db");
+    assert_eq!(version_ids(&online), MIXED_IDS);
+    assert_eq!(
+        sqlite3(&online, DATA),
+        "1|Hello from Rust\n1|1|welcome\n",
+        "the WAT revision's bound parameters arrive as written"
+    );
+
+    let sql = script(&s, Direction::Upgrade, "heads").await;
+    let offline = s.db("offline.db");
+    sqlite3_script(&offline, &sql);
+    assert_eq!(schema(&offline), schema(&online));
+    assert_eq!(version_ids(&offline), version_ids(&online));
+    assert_eq!(sqlite3(&offline, DATA), sqlite3(&online, DATA));
+    assert!(
+        sql.contains("INSERT INTO tags (id, note_id, name) VALUES (1, 1, 'welcome');"),
+        "{sql}"
+    );
+}
+
+#[tokio::test]
+async fn the_mixed_chain_downgrades_online_and_offline_alike() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let up = script(&s, Direction::Upgrade, "base:heads").await;
+    let down = script(&s, Direction::Downgrade, "heads:base").await;
+    let offline = s.db("offline.db");
+    sqlite3_script(&offline, &up);
+    sqlite3_script(&offline, &down);
+
+    let project = s.project().await;
+    project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    project
+        .downgrade(&Target::Base, &mut quiet())
+        .await
+        .unwrap();
+    assert_eq!(schema(&offline), schema(&s.db("app.db")));
+    assert!(version_ids(&offline).is_empty());
+    assert!(version_ids(&s.db("app.db")).is_empty());
+}
+
+#[tokio::test]
+async fn a_wat_revision_reports_a_database_error_and_rolls_back() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    // The tags table already exists: the WAT revision's CREATE TABLE fails.
+    let project = s.project().await;
+    project
+        .upgrade(&MIXED_IDS[0].parse().unwrap(), &mut quiet())
+        .await
+        .unwrap();
+    sqlite3(&s.db("app.db"), "CREATE TABLE tags (x INTEGER);");
+    let err = project
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("tags"), "{message}");
+    assert_eq!(version_ids(&s.db("app.db")), [MIXED_IDS[0]]);
+}
