@@ -4,7 +4,7 @@
 use retort::{Dialect, Direction, Range, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS};
 
-use crate::common::{Scratch, quiet, schema, sqlite3, sqlite3_script, version_ids};
+use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
 
 const DATA: &str = "SELECT id, body FROM notes ORDER BY id; \
                     SELECT id, note_id, name FROM tags ORDER BY id;";
@@ -83,4 +83,43 @@ async fn a_wat_revision_reports_a_database_error_and_rolls_back() {
     let message = format!("{err:#}");
     assert!(message.contains("tags"), "{message}");
     assert_eq!(version_ids(&s.db("app.db")), [MIXED_IDS[0]]);
+}
+
+#[test]
+fn a_scaffolded_wat_revision_applies_as_it_is() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let cwd = s.dir.path();
+    std::fs::write(
+        cwd.join("retort.toml"),
+        "database_url = \"sqlite:app.db\"\nmigrations = \"migrations\"\nrevisions = \"revisions\"\n",
+    )
+    .unwrap();
+    let out = retort(
+        cwd,
+        &["revision", "--lang", "wat", "-m", "hand-written \"by\" me"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("(follows {})", MIXED_IDS[1])),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no build step"), "{stdout}");
+    let first = stdout.lines().next().unwrap();
+    let id = first.split_whitespace().nth(2).unwrap().to_string();
+    let file = cwd.join(first.rsplit_once(" in ").unwrap().1);
+    assert_eq!(file.extension().unwrap(), "wat");
+    std::fs::copy(&file, s.migrations.join(file.file_name().unwrap())).unwrap();
+
+    let out = retort(cwd, &["upgrade", "heads"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut applied = version_ids(&s.db("app.db"));
+    applied.sort();
+    let mut expected = vec![MIXED_IDS[0].to_string(), MIXED_IDS[1].to_string(), id];
+    expected.sort();
+    assert_eq!(applied, expected);
+    let out = retort(cwd, &["history"]);
+    let (history, _) = text(&out);
+    assert!(history.contains("hand-written \"by\" me"), "{history}");
 }

@@ -288,4 +288,6 @@ pub struct MergeArgs {
 pub enum LangArg {
     /// A Rust crate using retort-sdk.
     Rust,
+    /// A component written in the WebAssembly text format (one `.wat` file).
+    Wat,
 }
