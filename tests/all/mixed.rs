@@ -1,10 +1,11 @@
 //! The mixed chain (`example-plugins/mixed`): revisions in several languages
 //! in one chain, online and offline alike.
 
-use retort::{Dialect, Direction, Range, Target};
+use retort::{Dialect, Direction, Overrides, Range, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS};
 
 use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
+use crate::servers::{Server, TestDb, on_each_server};
 
 const DATA: &str = "SELECT id, body FROM notes ORDER BY id; \
                     SELECT id, note_id, name FROM tags ORDER BY id;";
@@ -122,4 +123,53 @@ fn a_scaffolded_wat_revision_applies_as_it_is() {
     let out = retort(cwd, &["history"]);
     let (history, _) = text(&out);
     assert!(history.contains("hand-written \"by\" me"), "{history}");
+}
+
+async fn mixed_online_equals_offline_on_a_server(online: TestDb) {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let project = s.project_at(&online.url, Overrides::default()).await;
+    project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    assert_eq!(online.version_ids(), MIXED_IDS);
+    let data = online.sql(DATA);
+    assert!(data.contains("welcome"), "{data}");
+
+    let dialect = match online.server {
+        Server::Postgres => Dialect::Postgres,
+        Server::Mariadb => Dialect::Mysql,
+    };
+    let offline = TestDb::create(online.server).expect("the server is up");
+    let up = project
+        .script(
+            Direction::Upgrade,
+            &"heads".parse().unwrap(),
+            dialect,
+            &mut quiet(),
+        )
+        .await
+        .unwrap();
+    offline.apply(&up);
+    assert_eq!(offline.schema(), online.schema());
+    assert_eq!(offline.version_ids(), online.version_ids());
+    assert_eq!(offline.sql(DATA), data);
+
+    let down = project
+        .script(
+            Direction::Downgrade,
+            &"heads:base".parse().unwrap(),
+            dialect,
+            &mut quiet(),
+        )
+        .await
+        .unwrap();
+    offline.apply(&down);
+    project
+        .downgrade(&Target::Base, &mut quiet())
+        .await
+        .unwrap();
+    assert_eq!(offline.schema(), online.schema());
+    assert!(online.version_ids().is_empty());
+}
+
+on_each_server! {
+    mixed_chain_online_equals_offline => mixed_online_equals_offline_on_a_server;
 }
