@@ -13,6 +13,7 @@ use std::process::Command;
 const WORKSPACES: &[&str] = &[
     "example-plugins/rust",
     "example-plugins/branching",
+    "example-plugins/mixed",
     "tests/guests",
 ];
 
@@ -28,6 +29,8 @@ fn main() {
         "example-plugins/rust/Cargo.toml",
         "example-plugins/branching/revisions",
         "example-plugins/branching/Cargo.toml",
+        "example-plugins/mixed/revisions",
+        "example-plugins/mixed/Cargo.toml",
         "tests/guests/revisions",
         "tests/guests/Cargo.toml",
     ] {

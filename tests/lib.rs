@@ -41,3 +41,16 @@ pub mod branching {
     /// A second base (label `audit`).
     pub const AUDIT: &str = "c0ffee5a1e07";
 }
+
+/// The mixed chain (`example-plugins/mixed`): a Rust revision, then a
+/// hand-written WAT one, in upgrade order.
+pub const MIXED_CHAIN: [&str; 2] = [
+    R0001_NOTES,
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../example-plugins/mixed/revisions/r0002_tags.wat"
+    ),
+];
+
+/// The mixed chain's revision ids, in upgrade order.
+pub const MIXED_IDS: [&str; 2] = ["5d0c1e2f3a4b", "b7e2a90c4d11"];

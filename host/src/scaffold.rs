@@ -14,12 +14,16 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+mod wat;
+
 /// The source languages a revision can be scaffolded in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lang {
     /// A Rust `cdylib` crate built for `wasm32-wasip2`.
     Rust,
+    /// A component in the WebAssembly text format: one `.wat` file, run as it is.
+    Wat,
 }
 
 /// What the new revision says about itself.
@@ -44,9 +48,10 @@ pub struct NewRevision {
 pub struct Scaffolded {
     /// The revision id.
     pub id: String,
-    /// The crate's directory.
+    /// The crate's directory (for a single-file revision such as `.wat`: the file).
     pub dir: PathBuf,
-    /// The crate's name (also the `.wasm` file's stem).
+    /// The crate's name (also the `.wasm` file's stem; for a single-file
+    /// revision, the file's stem).
     pub crate_name: String,
     /// The parents it was given.
     pub down_revisions: Vec<String>,
@@ -135,10 +140,22 @@ pub fn write_crate(
         let path = path.to_path_buf();
         move |source| ScaffoldError::Io { path, source }
     };
-    match rev.lang {
-        Lang::Rust => {}
-    }
     let crate_name = crate_name(&rev.id, &rev.message);
+    if rev.lang == Lang::Wat {
+        let file = revisions.join(format!("{crate_name}.wat"));
+        if file.exists() {
+            return Err(ScaffoldError::Exists(file));
+        }
+        std::fs::create_dir_all(revisions).map_err(io(revisions))?;
+        std::fs::write(&file, wat::component(rev)).map_err(io(&file))?;
+        return Ok(Scaffolded {
+            id: rev.id.clone(),
+            dir: file,
+            crate_name,
+            down_revisions: rev.down_revisions.clone(),
+            workspace: revisions.to_path_buf(),
+        });
+    }
     let dir = revisions.join(&crate_name);
     if dir.exists() {
         return Err(ScaffoldError::Exists(dir));

@@ -12,6 +12,7 @@ mod fuzz;
 mod hostile;
 mod integrity;
 mod locking;
+mod mixed;
 mod offline;
 mod server_chain;
 mod servers;

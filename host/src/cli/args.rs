@@ -379,4 +379,6 @@ pub enum Format {
 pub enum LangArg {
     /// A Rust crate using retort-sdk.
     Rust,
+    /// A component written in the WebAssembly text format (one `.wat` file).
+    Wat,
 }

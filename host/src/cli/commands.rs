@@ -171,6 +171,7 @@ pub(super) fn request(
         depends_on,
         lang: match args.lang {
             LangArg::Rust => Lang::Rust,
+            LangArg::Wat => Lang::Wat,
         },
         path: args.path,
         sdk: args.sdk,
@@ -383,6 +384,13 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         made.id,
         made.dir.display()
     ));
+    if made.dir.extension().is_some_and(|e| e == "wat") {
+        out(&format!(
+            "  no build step: copy it into {} (Retort compiles .wat files as they are)",
+            project.config().migrations.display()
+        ));
+        return Ok(());
+    }
     out(&format!(
         "  build: cargo build --release --target wasm32-wasip2 --manifest-path {}",
         made.dir.join("Cargo.toml").display()

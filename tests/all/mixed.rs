@@ -1,0 +1,175 @@
+//! The mixed chain (`example-plugins/mixed`): revisions in several languages
+//! in one chain, online and offline alike.
+
+use retort::{Dialect, Direction, Overrides, Range, Target};
+use retort_tests::{MIXED_CHAIN, MIXED_IDS};
+
+use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
+use crate::servers::{Server, TestDb, on_each_server};
+
+const DATA: &str = "SELECT id, body FROM notes ORDER BY id; \
+                    SELECT id, note_id, name FROM tags ORDER BY id;";
+
+async fn script(s: &Scratch, direction: Direction, range: &str) -> String {
+    let range: Range = range.parse().unwrap();
+    s.project()
+        .await
+        .script(direction, &range, Dialect::Sqlite, &mut quiet())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_mixed_chain_online_equals_offline() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    s.project()
+        .await
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap();
+    let online = s.db("app.db");
+    assert_eq!(version_ids(&online), MIXED_IDS);
+    assert_eq!(
+        sqlite3(&online, DATA),
+        "1|Hello from Rust\n1|1|welcome\n",
+        "the WAT revision's bound parameters arrive as written"
+    );
+
+    let sql = script(&s, Direction::Upgrade, "heads").await;
+    let offline = s.db("offline.db");
+    sqlite3_script(&offline, &sql);
+    assert_eq!(schema(&offline), schema(&online));
+    assert_eq!(version_ids(&offline), version_ids(&online));
+    assert_eq!(sqlite3(&offline, DATA), sqlite3(&online, DATA));
+    assert!(
+        sql.contains("INSERT INTO tags (id, note_id, name) VALUES (1, 1, 'welcome');"),
+        "{sql}"
+    );
+}
+
+#[tokio::test]
+async fn the_mixed_chain_downgrades_online_and_offline_alike() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let up = script(&s, Direction::Upgrade, "base:heads").await;
+    let down = script(&s, Direction::Downgrade, "heads:base").await;
+    let offline = s.db("offline.db");
+    sqlite3_script(&offline, &up);
+    sqlite3_script(&offline, &down);
+
+    let project = s.project().await;
+    project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    project
+        .downgrade(&Target::Base, &mut quiet())
+        .await
+        .unwrap();
+    assert_eq!(schema(&offline), schema(&s.db("app.db")));
+    assert!(version_ids(&offline).is_empty());
+    assert!(version_ids(&s.db("app.db")).is_empty());
+}
+
+#[tokio::test]
+async fn a_wat_revision_reports_a_database_error_and_rolls_back() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    // The tags table already exists: the WAT revision's CREATE TABLE fails.
+    let project = s.project().await;
+    project
+        .upgrade(&MIXED_IDS[0].parse().unwrap(), &mut quiet())
+        .await
+        .unwrap();
+    sqlite3(&s.db("app.db"), "CREATE TABLE tags (x INTEGER);");
+    let err = project
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(message.contains("tags"), "{message}");
+    assert_eq!(version_ids(&s.db("app.db")), [MIXED_IDS[0]]);
+}
+
+#[test]
+fn a_scaffolded_wat_revision_applies_as_it_is() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let cwd = s.dir.path();
+    std::fs::write(
+        cwd.join("retort.toml"),
+        "database_url = \"sqlite:app.db\"\nmigrations = \"migrations\"\nrevisions = \"revisions\"\n",
+    )
+    .unwrap();
+    let out = retort(
+        cwd,
+        &["revision", "--lang", "wat", "-m", "hand-written \"by\" me"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains(&format!("(follows {})", MIXED_IDS[1])),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no build step"), "{stdout}");
+    let first = stdout.lines().next().unwrap();
+    let id = first.split_whitespace().nth(2).unwrap().to_string();
+    let file = cwd.join(first.rsplit_once(" in ").unwrap().1);
+    assert_eq!(file.extension().unwrap(), "wat");
+    std::fs::copy(&file, s.migrations.join(file.file_name().unwrap())).unwrap();
+
+    let out = retort(cwd, &["upgrade", "heads"]);
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let mut applied = version_ids(&s.db("app.db"));
+    applied.sort();
+    let mut expected = vec![MIXED_IDS[0].to_string(), MIXED_IDS[1].to_string(), id];
+    expected.sort();
+    assert_eq!(applied, expected);
+    let out = retort(cwd, &["history"]);
+    let (history, _) = text(&out);
+    assert!(history.contains("hand-written \"by\" me"), "{history}");
+}
+
+async fn mixed_online_equals_offline_on_a_server(online: TestDb) {
+    let s = Scratch::new(&MIXED_CHAIN);
+    let project = s.project_at(&online.url, Overrides::default()).await;
+    project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    assert_eq!(online.version_ids(), MIXED_IDS);
+    let data = online.sql(DATA);
+    assert!(data.contains("welcome"), "{data}");
+
+    let dialect = match online.server {
+        Server::Postgres => Dialect::Postgres,
+        Server::Mariadb => Dialect::Mysql,
+    };
+    let offline = TestDb::create(online.server).expect("the server is up");
+    let up = project
+        .script(
+            Direction::Upgrade,
+            &"heads".parse().unwrap(),
+            dialect,
+            &mut quiet(),
+        )
+        .await
+        .unwrap();
+    offline.apply(&up);
+    assert_eq!(offline.schema(), online.schema());
+    assert_eq!(offline.version_ids(), online.version_ids());
+    assert_eq!(offline.sql(DATA), data);
+
+    let down = project
+        .script(
+            Direction::Downgrade,
+            &"heads:base".parse().unwrap(),
+            dialect,
+            &mut quiet(),
+        )
+        .await
+        .unwrap();
+    offline.apply(&down);
+    project
+        .downgrade(&Target::Base, &mut quiet())
+        .await
+        .unwrap();
+    assert_eq!(offline.schema(), online.schema());
+    assert!(online.version_ids().is_empty());
+}
+
+on_each_server! {
+    mixed_chain_online_equals_offline => mixed_online_equals_offline_on_a_server;
+}
