@@ -16,6 +16,12 @@ pub fn run(args: &InitArgs, ui: Ui) -> Done {
         dir: args.dir.clone(),
         lang: match args.lang {
             LangArg::Rust => Lang::Rust,
+            LangArg::Wat => {
+                return Err(crate::Error::Usage(
+                    "init sets up a Rust revision workspace; in the new project, `retort revision --lang wat -m …` writes a WAT revision".into(),
+                )
+                .into());
+            }
         },
         sdk: args.sdk.clone(),
     })?;
