@@ -23,7 +23,7 @@ use serde_json::json;
 use super::args::Format;
 use super::commands::Outcome;
 use super::obj::Obj;
-use super::output::{Reporter, Ui, json_line};
+use super::output::{Reporter, RunLabel, Ui, json_line};
 use super::progress::Progress;
 use crate::{Config, Database, Deployment, Direction, Error, Project, Target};
 
@@ -149,16 +149,14 @@ pub async fn fan_out(
     let project = &project;
     let silent = &silent;
     let runs = futures_util::stream::iter(targets.into_iter().map(|spec| async move {
-        let mut reporter = Reporter::new(
-            ui,
-            project,
-            silent,
-            Some(spec.name.clone()),
-            spec.database.display_name(),
-            "heads".to_string(),
-            Direction::Upgrade,
+        let label = RunLabel {
+            target: Some(spec.name.clone()),
+            database: spec.database.display_name(),
+            goal: "heads".to_string(),
+            direction: Direction::Upgrade,
             dry_run,
-        );
+        };
+        let mut reporter = Reporter::new(ui, project, silent, label);
         let result = project
             .deploy(
                 &spec.database,
