@@ -86,7 +86,7 @@ async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -
                     .into(),
             )));
         }
-        (Some(file), true) => Some(fanout::read_targets(file)?),
+        (Some(file), true) => Some(fanout::read_targets(file, config.schema.as_deref())?),
         (None, false) => Some(fanout::url_targets(&urls, config.schema.as_deref())),
         (None, true) => None,
     };

@@ -23,7 +23,7 @@ use serde_json::json;
 use super::args::Format;
 use super::commands::Outcome;
 use super::obj::Obj;
-use super::output::{Reporter, Ui, json_line};
+use super::output::{Reporter, RunLabel, Ui, json_line};
 use super::progress::Progress;
 use crate::{Config, Database, Deployment, Direction, Error, Project, Target};
 
@@ -38,15 +38,22 @@ pub struct TargetSpec {
     pub database: Database,
 }
 
-/// Reads a targets file (see the module documentation for its format).
-pub fn read_targets(path: &Path) -> Result<Vec<TargetSpec>, Error> {
+/// Reads a targets file (see the module documentation for its format). A
+/// line without `schema=` gets `default_schema` (`--schema` or the config's).
+pub fn read_targets(path: &Path, default_schema: Option<&str>) -> Result<Vec<TargetSpec>, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::Usage(format!(
             "cannot read the targets file {}: {e}",
             path.display()
         ))
     })?;
-    parse_targets(&text, path, &|name| std::env::var(name).ok())
+    let mut targets = parse_targets(&text, path, &|name| std::env::var(name).ok())?;
+    for t in &mut targets {
+        if t.database.schema.is_none() && t.database.url.starts_with("postgres") {
+            t.database.schema = default_schema.map(str::to_string);
+        }
+    }
+    Ok(targets)
 }
 
 /// Parses the text of a targets file; `env` supplies `${VAR}`s.
@@ -149,16 +156,14 @@ pub async fn fan_out(
     let project = &project;
     let silent = &silent;
     let runs = futures_util::stream::iter(targets.into_iter().map(|spec| async move {
-        let mut reporter = Reporter::new(
-            ui,
-            project,
-            silent,
-            Some(spec.name.clone()),
-            spec.database.display_name(),
-            "heads".to_string(),
-            Direction::Upgrade,
+        let label = RunLabel {
+            target: Some(spec.name.clone()),
+            database: spec.database.display_name(),
+            goal: "heads".to_string(),
+            direction: Direction::Upgrade,
             dry_run,
-        );
+        };
+        let mut reporter = Reporter::new(ui, project, silent, label);
         let result = project
             .deploy(
                 &spec.database,
@@ -286,6 +291,29 @@ mod tests {
         assert_eq!(targets[1].database.schema.as_deref(), Some("t7"));
         assert_eq!(targets[2].database.url, "mysql://u:secret@h/db");
         assert_eq!(targets[2].name, "mysql://u:***@h/db");
+    }
+
+    #[test]
+    fn the_exit_code_of_a_fan_out() {
+        let result = |e: Option<Error>| TargetResult {
+            name: String::new(),
+            result: match e {
+                None => Ok(Deployment {
+                    steps: Vec::new(),
+                    digest: crate::Tap::default().digest(),
+                    dry_run: None,
+                }),
+                Some(e) => Err(e),
+            },
+        };
+        let usage = || Some(Error::Usage("bad".into()));
+        let engine = || Some(Error::Engine("down".into()));
+        assert_eq!(exit_code(&[result(None), result(None)]), 0);
+        assert_eq!(
+            exit_code(&[result(None), result(usage()), result(usage())]),
+            2
+        );
+        assert_eq!(exit_code(&[result(usage()), result(engine())]), 1);
     }
 
     #[test]

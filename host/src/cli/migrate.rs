@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::args::Format;
 use super::commands::Outcome;
-use super::output::{Reporter, Ui};
+use super::output::{Reporter, RunLabel, Ui};
 use super::progress::Progress;
 use crate::{Config, Deployment, Direction, Error, Project, Target};
 
@@ -35,16 +35,14 @@ pub async fn migrate(
         Format::Human => Progress::new(ui.quiet, true, 0, "revisions"),
         Format::Json => Progress::silent(),
     };
-    let mut reporter = Reporter::new(
-        ui,
-        &project,
-        &progress,
-        None,
-        database.display_name(),
-        goal.to_string(),
+    let label = RunLabel {
+        target: None,
+        database: database.display_name(),
+        goal: goal.to_string(),
         direction,
         dry_run,
-    );
+    };
+    let mut reporter = Reporter::new(ui, &project, &progress, label);
     let result: Result<Deployment, Error> = project
         .deploy(&database, direction, &target, dry_run, &mut |event| {
             reporter.observe(event)

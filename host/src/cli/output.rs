@@ -41,51 +41,45 @@ pub struct Ui {
     pub quiet: bool,
 }
 
+/// What a run is: where, which way, to what.
+#[derive(Debug, Clone)]
+pub struct RunLabel {
+    /// The fan-out target's name: added to every JSON event; human output
+    /// then prints no per-revision lines (the fan-out prints one per target).
+    pub target: Option<String>,
+    /// The database, as shown to people (password hidden).
+    pub database: String,
+    /// What was asked: `heads`, `-1`, …
+    pub goal: String,
+    /// Which way.
+    pub direction: Direction,
+    /// Whether it is a dry run.
+    pub dry_run: bool,
+}
+
 /// Reports one run (or one target of a fan-out) as it goes.
 pub struct Reporter<'a> {
     ui: Ui,
     project: &'a Project,
     progress: &'a Progress,
-    /// The fan-out target's name: added to every JSON event; human output
-    /// then prints no per-revision lines (the fan-out prints one per target).
-    target: Option<String>,
-    /// The database, as shown to people.
-    database: String,
-    /// What was asked: `heads`, `-1`, …
-    goal: String,
-    direction: Direction,
-    dry_run: bool,
+    label: RunLabel,
     started: Instant,
 }
 
 impl<'a> Reporter<'a> {
-    /// A reporter for a run of `direction` to `goal` on `database`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        ui: Ui,
-        project: &'a Project,
-        progress: &'a Progress,
-        target: Option<String>,
-        database: String,
-        goal: String,
-        direction: Direction,
-        dry_run: bool,
-    ) -> Self {
+    /// A reporter for the run `label` describes.
+    pub fn new(ui: Ui, project: &'a Project, progress: &'a Progress, label: RunLabel) -> Self {
         Reporter {
             ui,
             project,
             progress,
-            target,
-            database,
-            goal,
-            direction,
-            dry_run,
+            label,
             started: Instant::now(),
         }
     }
 
     fn emit(&self, mut value: Obj) {
-        if let Some(target) = &self.target {
+        if let Some(target) = &self.label.target {
             value.insert(1, "target", json!(target));
         }
         json_line(&value);
@@ -105,7 +99,7 @@ impl<'a> Reporter<'a> {
                 let value = self.event_json(&event);
                 self.emit(value);
             }
-            Format::Human if self.target.is_none() => self.human(&event),
+            Format::Human if self.label.target.is_none() => self.human(&event),
             Format::Human => {}
         }
     }
@@ -123,9 +117,9 @@ impl<'a> Reporter<'a> {
                     .collect();
                 Obj::event("plan")
                     .with("direction", json!(direction.to_string()))
-                    .with("goal", json!(self.goal))
-                    .with("database", json!(self.database))
-                    .with("dry_run", json!(self.dry_run))
+                    .with("goal", json!(self.label.goal))
+                    .with("database", json!(self.label.database))
+                    .with("dry_run", json!(self.label.dry_run))
                     .with("count", json!(steps.len()))
                     .with("steps", steps)
             }
@@ -195,11 +189,15 @@ impl<'a> Reporter<'a> {
             Event::Planned { direction, steps } => {
                 p.set_total(steps.len() as u64);
                 if !steps.is_empty() {
-                    let what = if self.dry_run { "Dry run plan" } else { "Plan" };
+                    let what = if self.label.dry_run {
+                        "Dry run plan"
+                    } else {
+                        "Plan"
+                    };
                     p.line(&format!(
                         "{what}: {direction} {} revision(s) on {}: {}",
                         steps.len(),
-                        self.database,
+                        self.label.database,
                         steps.join(", ")
                     ));
                 }
@@ -296,23 +294,23 @@ impl<'a> Reporter<'a> {
 
     /// The fields every `done` carries.
     fn summary(&self, done: &mut Obj, elapsed: Duration) {
-        done.set("direction", json!(self.direction.to_string()));
-        done.set("goal", json!(self.goal));
-        done.set("database", json!(self.database));
-        done.set("dry_run", json!(self.dry_run));
+        done.set("direction", json!(self.label.direction.to_string()));
+        done.set("goal", json!(self.label.goal));
+        done.set("database", json!(self.label.database));
+        done.set("dry_run", json!(self.label.dry_run));
         done.set("duration_ms", json!(ms(elapsed)));
     }
 
     fn finish_human(&self, deployment: &Deployment, elapsed: Duration) {
         let p = self.progress;
         let n = deployment.steps.len();
-        let direction = self.direction;
+        let direction = self.label.direction;
         let digest = &deployment.digest;
         let Some(dry) = &deployment.dry_run else {
             if n == 0 {
                 p.line(&format!(
                     "Nothing to {direction}: the database is already at {}.",
-                    self.goal
+                    self.label.goal
                 ));
             } else {
                 p.line(&format!(
@@ -336,7 +334,7 @@ impl<'a> Reporter<'a> {
         if n == 0 {
             p.line(&format!(
                 "Dry run: nothing to {direction}: the database is already at {}.",
-                self.goal
+                self.label.goal
             ));
             return;
         }
