@@ -5,13 +5,17 @@
 //! compile anything once the cache is warm.
 
 mod cache;
+mod compile_cache;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
+
+use compile_cache::CompileCache;
 
 use crate::graph::{GraphError, Revision, RevisionGraph};
 use crate::sandbox::{RevisionInfo, Sandbox};
@@ -113,6 +117,7 @@ pub struct Catalog {
     by_id: HashMap<String, usize>,
     graph: RevisionGraph,
     cache_hits: usize,
+    compiled: CompileCache,
 }
 
 impl Catalog {
@@ -132,26 +137,46 @@ impl Catalog {
             });
         }
         let mut cache = cache::MetadataCache::open(cache_dir);
-        let mut entries: Vec<Entry> = Vec::with_capacity(paths.len());
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(paths.len());
+        let compiled = CompileCache::open(cache_dir, sandbox);
+        // Hash every file on all cores; keep only the hash (holding every
+        // component's bytes would cost memory for nothing on a warm run).
+        let hashed: Vec<(PathBuf, String)> = paths
+            .into_par_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).map_err(io(&path))?;
+                Ok((path, hex::encode(Sha256::digest(&bytes))))
+            })
+            .collect::<Result<_, CatalogError>>()?;
+        let cached: Vec<Option<RevisionInfo>> = hashed
+            .iter()
+            .map(|(_, sha256)| cache.get(sha256).filter(|info| valid_id(&info.id)))
+            .collect();
+        // What the cache does not know is compiled, on all cores, to read `info()`.
+        let fresh: Vec<Option<Result<Component, CatalogError>>> = hashed
+            .par_iter()
+            .zip(&cached)
+            .map(|((path, sha256), info)| {
+                info.is_none()
+                    .then(|| component(sandbox, &compiled, path, sha256))
+            })
+            .collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(hashed.len());
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(hashed.len());
         let mut cache_hits = 0;
-        for path in paths {
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            let sha256 = hex::encode(Sha256::digest(&bytes));
+        for (((path, sha256), info), fresh) in hashed.into_iter().zip(cached).zip(fresh) {
             let component = OnceLock::new();
-            let info = match cache.get(&sha256).filter(|info| valid_id(&info.id)) {
-                Some(info) => {
+            let info = match (info, fresh) {
+                (Some(info), _) => {
                     cache_hits += 1;
                     info
                 }
-                None => {
-                    let invalid = |reason| CatalogError::Invalid {
-                        path: path.clone(),
-                        reason,
-                    };
-                    let compiled = sandbox.compile(&bytes).map_err(invalid)?;
-                    sandbox.check_imports(&compiled).map_err(invalid)?;
-                    let info = sandbox.info(&compiled).await.map_err(invalid)?;
+                (None, fresh) => {
+                    let compiled =
+                        fresh.unwrap_or_else(|| Err(invalid(&path, "not compiled".into())))?;
+                    let info = sandbox
+                        .info(&compiled)
+                        .await
+                        .map_err(|reason| invalid(&path, reason))?;
                     if !valid_id(&info.id) {
                         return Err(CatalogError::BadId { path, id: info.id });
                     }
@@ -175,12 +200,9 @@ impl Catalog {
                 component,
             });
         }
-        cache.retain(
-            &entries
-                .iter()
-                .map(|e| e.sha256.as_str())
-                .collect::<HashSet<_>>(),
-        );
+        let present: HashSet<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
+        compiled.prune(&present);
+        cache.retain(&present);
         if let Err(e) = cache.save() {
             tracing::info!(
                 "cannot write the metadata cache in {}: {e}; the next run will read the components again",
@@ -195,6 +217,7 @@ impl Catalog {
             by_id,
             graph,
             cache_hits,
+            compiled,
         })
     }
 
@@ -207,6 +230,7 @@ impl Catalog {
             by_id: HashMap::new(),
             graph: RevisionGraph::empty(),
             cache_hits: 0,
+            compiled: CompileCache::default(),
         }
     }
 
@@ -215,35 +239,29 @@ impl Catalog {
     /// `info()` matches the metadata the plan was made from. Called before a
     /// plan runs, so a broken component stops the run before it starts.
     pub async fn prepare(&self, sandbox: &Sandbox, ids: &[String]) -> Result<(), CatalogError> {
-        for id in ids {
-            let Some(entry) = self.get(id) else {
-                continue;
-            };
-            if entry.component.get().is_some() {
-                continue;
-            }
-            let path = &entry.path;
-            let bytes = std::fs::read(path).map_err(io(path))?;
-            if hex::encode(Sha256::digest(&bytes)) != entry.sha256 {
-                return Err(CatalogError::Changed {
-                    path: path.clone(),
-                    sha256: entry.sha256.clone(),
-                });
-            }
-            let invalid = |reason| CatalogError::Invalid {
-                path: path.clone(),
-                reason,
-            };
-            let compiled = sandbox.compile(&bytes).map_err(invalid)?;
-            sandbox.check_imports(&compiled).map_err(invalid)?;
-            let live = sandbox.info(&compiled).await.map_err(invalid)?;
+        let needed: Vec<&Entry> = ids
+            .iter()
+            .filter_map(|id| self.get(id))
+            .filter(|entry| entry.component.get().is_none())
+            .collect();
+        // Load or compile on all cores, then check each one's `info()` here.
+        let loaded: Vec<Result<Component, CatalogError>> = needed
+            .par_iter()
+            .map(|entry| component(sandbox, &self.compiled, &entry.path, &entry.sha256))
+            .collect();
+        for (entry, compiled) in needed.into_iter().zip(loaded) {
+            let compiled = compiled?;
+            let live = sandbox
+                .info(&compiled)
+                .await
+                .map_err(|reason| invalid(&entry.path, reason))?;
             if live != entry.info {
                 let cache = self.cache_dir.clone().unwrap_or_default();
                 cache::MetadataCache::clear(&cache);
                 return Err(CatalogError::StaleCache {
                     cache,
-                    path: path.clone(),
-                    id: id.clone(),
+                    path: entry.path.clone(),
+                    id: entry.info.id.clone(),
                 });
             }
             let _ = entry.component.set(compiled);
@@ -275,11 +293,62 @@ impl Catalog {
     pub fn cache_hits(&self) -> usize {
         self.cache_hits
     }
+
+    /// How many components were loaded from the compile cache, and how many
+    /// were compiled, so far.
+    pub fn compile_counts(&self) -> (usize, usize) {
+        (self.compiled.hits(), self.compiled.compiled())
+    }
 }
 
 /// Where the metadata cache of a migrations directory lives by default.
 pub fn default_cache_dir(migrations: &Path) -> PathBuf {
     migrations.join(".retort-cache")
+}
+
+/// The compiled component of the file at `path`, which was loaded with hash
+/// `sha256`: from the compile cache, or compiled (and cached). Its imports
+/// are checked either way.
+fn component(
+    sandbox: &Sandbox,
+    compiled: &CompileCache,
+    path: &Path,
+    sha256: &str,
+) -> Result<Component, CatalogError> {
+    let mut failure = None;
+    let source = || {
+        let read = std::fs::read(path).map_err(io(path));
+        let checked = read.and_then(|bytes| {
+            if hex::encode(Sha256::digest(&bytes)) == sha256 {
+                Ok(bytes)
+            } else {
+                Err(CatalogError::Changed {
+                    path: path.to_path_buf(),
+                    sha256: sha256.to_string(),
+                })
+            }
+        });
+        checked.map_err(|e| {
+            failure = Some(e);
+            String::new()
+        })
+    };
+    let result = compiled.get_or_compile(sandbox, sha256, source);
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let component = result.map_err(|reason| invalid(path, reason))?;
+    sandbox
+        .check_imports(&component)
+        .map_err(|reason| invalid(path, reason))?;
+    Ok(component)
+}
+
+fn invalid(path: &Path, reason: String) -> CatalogError {
+    CatalogError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogError + use<> {

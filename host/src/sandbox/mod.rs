@@ -379,6 +379,19 @@ impl Sandbox {
         Component::new(&self.engine, bytes).map_err(|e| describe(&e))
     }
 
+    /// Compiles component bytes (or text) to the engine's serialized native
+    /// form, for the compile cache (`catalog::compile_cache`).
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        self.engine
+            .precompile_component(bytes)
+            .map_err(|e| describe(&e))
+    }
+
+    /// The engine, for loading precompiled components.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     fn store(&self, sink: Option<Sink>, rules: &Rules) -> (Store<HostState>, MemoryOutputPipe) {
         let limits = rules.limits.clone();
         let stderr = MemoryOutputPipe::new(limits.log_bytes.min(wasi::STDERR_CAPACITY));
