@@ -394,6 +394,13 @@ impl<'a> Runner<'a> {
             error,
             applied: applied(),
         };
+        // Loaded ahead by Catalog::prepare; fetched before BEGIN so that a
+        // component that cannot be loaded leaves nothing to roll back.
+        let component = self
+            .catalog
+            .component(self.sandbox, step.id)
+            .await
+            .map_err(|e| bookkeeping("loading the compiled component", DbError::host(e.to_string())))?;
         let sink = self.sink();
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
@@ -408,9 +415,7 @@ impl<'a> Runner<'a> {
         let (sink, outcome) = self
             .sandbox
             .call(
-                entry
-                    .component()
-                    .expect("Catalog::prepare compiled every step of the plan"),
+                &component,
                 step.direction,
                 sink,
                 step.id,

@@ -347,7 +347,9 @@ fn describe(e: &wasmtime::Error) -> String {
         .join(": ")
 }
 
-/// The engine and linker every revision runs in.
+/// The engine and linker every revision runs in. Cloning is cheap (both are
+/// shared handles), for loading components on another thread.
+#[derive(Clone)]
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
