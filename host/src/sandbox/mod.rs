@@ -8,6 +8,7 @@ mod bindings;
 mod imports;
 pub mod limits;
 pub mod policy;
+mod pool;
 mod wasi;
 
 use std::time::{Duration, Instant};
@@ -368,7 +369,10 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.consume_fuel(true);
         config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        let mut pooled = config.clone();
+        pool::configure(&mut pooled);
+        // Where the address space is too tight for the pool, allocate on demand.
+        let engine = Engine::new(&pooled).or_else(|_| Engine::new(&config))?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
