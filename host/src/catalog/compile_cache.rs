@@ -2,8 +2,8 @@
 //! beside the metadata cache, in
 //! `<cache dir>/compiled/<engine>/<component sha256>.<artifact blake3>.cwasm`.
 //!
-//! `<engine>` is a digest of wasmtime's compatibility hash for this engine
-//! (its version, the target, the compiler and its settings), so an artifact
+//! `<engine>` is a digest of the compiler's name and wasmtime's compatibility
+//! hash for this engine (its version, the target, the compiler's settings), so an artifact
 //! compiled by another Retort build or another machine is never looked at;
 //! directories of other engines are removed when the catalog prunes.
 //!
@@ -66,6 +66,7 @@ pub fn engine_key(sandbox: &Sandbox) -> String {
     // different value in another build only means a cache miss; wasmtime's
     // own header check still guards every load.
     let mut hasher = std::hash::DefaultHasher::new();
+    sandbox.compiler().hash(&mut hasher);
     sandbox
         .engine()
         .precompile_compatibility_hash()
@@ -334,10 +335,10 @@ mod tests {
         // Not an artifact at all, under a name whose digest matches: wasmtime
         // refuses it, and it is deleted.
         let junk = b"not native code".to_vec();
-        let forged = path
-            .parent()
-            .unwrap()
-            .join(format!("{key}.{}.{EXTENSION}", blake3::hash(&junk).to_hex()));
+        let forged = path.parent().unwrap().join(format!(
+            "{key}.{}.{EXTENSION}",
+            blake3::hash(&junk).to_hex()
+        ));
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&forged, &junk).unwrap();
         let cache = CompileCache::open(Some(dir.path()), &sandbox);

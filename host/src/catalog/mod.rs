@@ -186,8 +186,8 @@ impl Catalog {
                     info
                 }
                 (None, fresh) => {
-                    let (info, kept) = fresh
-                        .unwrap_or_else(|| Err(invalid(&path, "not compiled".into())))?;
+                    let (info, kept) =
+                        fresh.unwrap_or_else(|| Err(invalid(&path, "not compiled".into())))?;
                     if !valid_id(&info.id) {
                         return Err(CatalogError::BadId { path, id: info.id });
                     }
@@ -294,9 +294,8 @@ impl Catalog {
             .filter(|entry| entry.component.get().is_none())
             .map(|entry| entry.source())
             .collect();
-        let prefetch = (!cached.is_empty()).then(|| {
-            Prefetch::start(sandbox, &self.compiled, self.cache_dir.clone(), cached)
-        });
+        let prefetch = (!cached.is_empty())
+            .then(|| Prefetch::start(sandbox, &self.compiled, self.cache_dir.clone(), cached));
         *self.prefetch.lock().unwrap_or_else(|e| e.into_inner()) = prefetch;
         let after = self.compile_counts();
         tracing::info!(
@@ -313,9 +312,9 @@ impl Catalog {
     /// damaged cached artifact is compiled again; the component's imports and
     /// `info()` are checked either way.
     pub async fn component(&self, sandbox: &Sandbox, id: &str) -> Result<Component, CatalogError> {
-        let entry = self.get(id).ok_or_else(|| {
-            invalid(&self.dir, format!("no component provides revision {id}"))
-        })?;
+        let entry = self
+            .get(id)
+            .ok_or_else(|| invalid(&self.dir, format!("no component provides revision {id}")))?;
         if let Some(kept) = entry.component.get() {
             return Ok(kept.clone());
         }
@@ -413,7 +412,11 @@ fn checked(
     let live = block_on(sandbox.info(&loaded))
         .and_then(|info| info)
         .map_err(|reason| invalid(&source.path, reason))?;
-    if source.info.as_ref().is_some_and(|expected| *expected != live) {
+    if source
+        .info
+        .as_ref()
+        .is_some_and(|expected| *expected != live)
+    {
         return Err(stale(cache_dir, source));
     }
     Ok((loaded, live))

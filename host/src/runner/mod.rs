@@ -400,7 +400,12 @@ impl<'a> Runner<'a> {
             .catalog
             .component(self.sandbox, step.id)
             .await
-            .map_err(|e| bookkeeping("loading the compiled component", DbError::host(e.to_string())))?;
+            .map_err(|e| {
+                bookkeeping(
+                    "loading the compiled component",
+                    DbError::host(e.to_string()),
+                )
+            })?;
         let sink = self.sink();
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
@@ -414,13 +419,7 @@ impl<'a> Runner<'a> {
         let rules = (self.rules)(step.id);
         let (sink, outcome) = self
             .sandbox
-            .call(
-                &component,
-                step.direction,
-                sink,
-                step.id,
-                &rules,
-            )
+            .call(&component, step.direction, sink, step.id, &rules)
             .await;
         self.sink = Some(sink);
         for line in &outcome.logs {

@@ -5,6 +5,7 @@
 //! caller hands in, which comes back out with the [`Outcome`].
 
 mod bindings;
+mod compiler;
 mod imports;
 pub mod limits;
 pub mod policy;
@@ -354,6 +355,7 @@ fn describe(e: &wasmtime::Error) -> String {
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
+    compiler: &'static str,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -369,6 +371,7 @@ impl Sandbox {
         config.wasm_component_model(true);
         config.consume_fuel(true);
         config.epoch_interruption(true);
+        let compiler = compiler::configure(&mut config);
         let mut pooled = config.clone();
         pool::configure(&mut pooled);
         // Where the address space is too tight for the pool, allocate on demand.
@@ -377,7 +380,11 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Revision::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Sandbox { engine, linker })
+        Ok(Sandbox {
+            engine,
+            linker,
+            compiler,
+        })
     }
 
     /// Compiles component bytes (or component text, WAT).
@@ -396,6 +403,11 @@ impl Sandbox {
     /// The engine, for loading precompiled components.
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The compiler's name (`winch` or `cranelift`), for the compile cache's key.
+    pub(crate) fn compiler(&self) -> &'static str {
+        self.compiler
     }
 
     fn store(&self, sink: Option<Sink>, rules: &Rules) -> (Store<HostState>, MemoryOutputPipe) {
