@@ -8,6 +8,7 @@
 //! ```
 
 #[path = "bench/workload.rs"]
+#[allow(dead_code)]
 mod workload;
 
 use std::str::FromStr;

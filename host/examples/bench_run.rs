@@ -33,6 +33,8 @@ struct Options {
     dialects: Vec<String>,
     pg: String,
     work: PathBuf,
+    /// Whether `work` is ours to remove at the end (no `--work` given).
+    scratch: bool,
 }
 
 fn parse() -> Fallible<Options> {
@@ -43,6 +45,7 @@ fn parse() -> Fallible<Options> {
         dialects: vec!["sqlite".into(), "postgres".into()],
         pg: "postgres://postgres@127.0.0.1:5432".into(),
         work: std::env::temp_dir().join(format!("retort-bench-{}", std::process::id())),
+        scratch: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -58,7 +61,10 @@ fn parse() -> Fallible<Options> {
             "--reps" => o.reps = value()?.parse()?,
             "--dialects" => o.dialects = value()?.split(',').map(String::from).collect(),
             "--pg" => o.pg = value()?,
-            "--work" => o.work = value()?.into(),
+            "--work" => {
+                o.work = value()?.into();
+                o.scratch = false;
+            }
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
@@ -206,7 +212,7 @@ struct Project<'a> {
 }
 
 impl Project<'_> {
-    fn generate(tools: &Tools, o: &Options, n: usize) -> Fallible<Project<'_>> {
+    fn generate<'t>(tools: &'t Tools, o: &Options, n: usize) -> Fallible<Project<'t>> {
         let migrations = o.work.join(format!("n{n}")).join("migrations");
         let _ = std::fs::remove_dir_all(&migrations);
         let status = Command::new(&tools.generator)
@@ -425,19 +431,27 @@ fn report(o: &Options, s: &Samples) {
 async fn run() -> Fallible<()> {
     let o = parse()?;
     std::fs::create_dir_all(&o.work)?;
+    let result = bench(&o).await;
+    if o.scratch {
+        let _ = std::fs::remove_dir_all(&o.work);
+    }
+    result
+}
+
+async fn bench(o: &Options) -> Fallible<()> {
     let tools = Tools::find()?;
-    check(&tools, &o).await?;
+    check(&tools, o).await?;
     let mut samples = Samples::default();
     for &n in &o.ns {
-        let project = Project::generate(&tools, &o, n)?;
+        let project = Project::generate(&tools, o, n)?;
         for dialect in &o.dialects {
-            let target = Target::new(dialect, &o, n);
-            let result = bench_one(&project, &target, dialect, n, &o, &mut samples).await;
+            let target = Target::new(dialect, o, n);
+            let result = bench_one(&project, &target, dialect, n, o, &mut samples).await;
             target.drop().await?;
             result?;
         }
     }
-    report(&o, &samples);
+    report(o, &samples);
     Ok(())
 }
 

@@ -434,15 +434,32 @@ fn stale(cache_dir: Option<&Path>, source: &Source) -> CatalogError {
     }
 }
 
-/// Runs a future to completion on this (worker) thread's own small runtime.
-fn block_on<F: std::future::Future>(future: F) -> Result<F::Output, String> {
+/// Runs a future to completion on this (worker) thread's own small runtime;
+/// on a thread that drives the async runtime already (rayon may run a job on
+/// the thread that waits for it), on a helper thread instead.
+fn block_on<F>(future: F) -> Result<F::Output, String>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
     thread_local! {
         static RUNTIME: Option<tokio::runtime::Runtime> =
             tokio::runtime::Builder::new_current_thread().build().ok();
     }
-    RUNTIME.with(|runtime| match runtime {
-        Some(runtime) => Ok(runtime.block_on(future)),
-        None => Err("cannot start a runtime to read the component's info()".into()),
+    let here = |future: F| {
+        RUNTIME.with(|runtime| match runtime {
+            Some(runtime) => Ok(runtime.block_on(future)),
+            None => Err("cannot start a runtime to read the component's info()".to_string()),
+        })
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return here(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| here(future))
+            .join()
+            .unwrap_or_else(|_| Err("reading the component's info() panicked".into()))
     })
 }
 
