@@ -5,6 +5,7 @@ mod branching;
 mod cli;
 mod commands;
 mod common;
+mod compile_cache;
 mod deploy;
 mod failures;
 mod fanout;

@@ -2,16 +2,24 @@
 //! and its `info()` read from the metadata cache ([`cache`]) or, on a miss,
 //! from the compiled component. Components are compiled only when a plan
 //! runs them ([`Catalog::prepare`]), so `history`, `heads` and planning never
-//! compile anything once the cache is warm.
+//! compile anything once the cache is warm; compiled code is kept in the
+//! compile cache ([`compile_cache`]) and loaded a few steps ahead of the
+//! runner ([`prefetch`]).
 
 mod cache;
+mod compile_cache;
+mod prefetch;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
+
+use compile_cache::CompileCache;
+use prefetch::Prefetch;
 
 use crate::graph::{GraphError, Revision, RevisionGraph};
 use crate::sandbox::{RevisionInfo, Sandbox};
@@ -97,8 +105,9 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The compiled component: set when the metadata was not cached (it was
-    /// compiled to read `info()`) or after [`Catalog::prepare`].
+    /// The compiled component, when it is kept in memory: only when it could
+    /// not be written to the compile cache (no cache directory, or a
+    /// read-only one). Otherwise [`Catalog::component`] loads it when needed.
     pub fn component(&self) -> Option<&Component> {
         self.component.get()
     }
@@ -113,6 +122,8 @@ pub struct Catalog {
     by_id: HashMap<String, usize>,
     graph: RevisionGraph,
     cache_hits: usize,
+    compiled: Arc<CompileCache>,
+    prefetch: Mutex<Option<Prefetch>>,
 }
 
 impl Catalog {
@@ -125,6 +136,7 @@ impl Catalog {
         dir: &Path,
         cache_dir: Option<&Path>,
     ) -> Result<Catalog, CatalogError> {
+        let started = std::time::Instant::now();
         let paths = discover(dir)?;
         if paths.is_empty() {
             return Err(CatalogError::Empty {
@@ -132,31 +144,57 @@ impl Catalog {
             });
         }
         let mut cache = cache::MetadataCache::open(cache_dir);
-        let mut entries: Vec<Entry> = Vec::with_capacity(paths.len());
-        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(paths.len());
+        let compiled = CompileCache::open(cache_dir, sandbox);
+        // Hash every file on all cores; keep only the hash (holding every
+        // component's bytes would cost memory for nothing on a warm run).
+        let hashed: Vec<(PathBuf, String)> = paths
+            .into_par_iter()
+            .map(|path| {
+                let bytes = std::fs::read(&path).map_err(io(&path))?;
+                Ok((path, hex::encode(Sha256::digest(&bytes))))
+            })
+            .collect::<Result<_, CatalogError>>()?;
+        let cached: Vec<Option<RevisionInfo>> = hashed
+            .iter()
+            .map(|(_, sha256)| cache.get(sha256).filter(|info| valid_id(&info.id)))
+            .collect();
+        // What the cache does not know is compiled, on all cores, to read `info()`.
+        let fresh: Vec<Option<Result<(RevisionInfo, Option<Component>), CatalogError>>> = hashed
+            .par_iter()
+            .zip(&cached)
+            .map(|((path, sha256), info)| {
+                info.is_none().then(|| {
+                    let source = Source {
+                        id: String::new(),
+                        path: path.clone(),
+                        sha256: sha256.clone(),
+                        info: None,
+                    };
+                    let (component, info) = checked(sandbox, &compiled, cache_dir, &source)?;
+                    Ok((info, (!compiled.has(sha256)).then_some(component)))
+                })
+            })
+            .collect();
+        let mut entries: Vec<Entry> = Vec::with_capacity(hashed.len());
+        let mut by_id: HashMap<String, usize> = HashMap::with_capacity(hashed.len());
         let mut cache_hits = 0;
-        for path in paths {
-            let bytes = std::fs::read(&path).map_err(io(&path))?;
-            let sha256 = hex::encode(Sha256::digest(&bytes));
+        for (((path, sha256), info), fresh) in hashed.into_iter().zip(cached).zip(fresh) {
             let component = OnceLock::new();
-            let info = match cache.get(&sha256).filter(|info| valid_id(&info.id)) {
-                Some(info) => {
+            let info = match (info, fresh) {
+                (Some(info), _) => {
                     cache_hits += 1;
                     info
                 }
-                None => {
-                    let invalid = |reason| CatalogError::Invalid {
-                        path: path.clone(),
-                        reason,
-                    };
-                    let compiled = sandbox.compile(&bytes).map_err(invalid)?;
-                    sandbox.check_imports(&compiled).map_err(invalid)?;
-                    let info = sandbox.info(&compiled).await.map_err(invalid)?;
+                (None, fresh) => {
+                    let (info, kept) =
+                        fresh.unwrap_or_else(|| Err(invalid(&path, "not compiled".into())))?;
                     if !valid_id(&info.id) {
                         return Err(CatalogError::BadId { path, id: info.id });
                     }
                     cache.put(&sha256, &info);
-                    let _ = component.set(compiled);
+                    if let Some(kept) = kept {
+                        let _ = component.set(kept);
+                    }
                     info
                 }
             };
@@ -175,12 +213,9 @@ impl Catalog {
                 component,
             });
         }
-        cache.retain(
-            &entries
-                .iter()
-                .map(|e| e.sha256.as_str())
-                .collect::<HashSet<_>>(),
-        );
+        let present: HashSet<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
+        compiled.prune(&present);
+        cache.retain(&present);
         if let Err(e) = cache.save() {
             tracing::info!(
                 "cannot write the metadata cache in {}: {e}; the next run will read the components again",
@@ -188,6 +223,13 @@ impl Catalog {
             );
         }
         let graph = RevisionGraph::new(entries.iter().map(|e| to_graph(&e.info)).collect())?;
+        tracing::info!(
+            "catalog: {} revision(s), {cache_hits} from the metadata cache, {} loaded compiled, {} compiled, in {:.1} ms",
+            entries.len(),
+            compiled.hits(),
+            compiled.compiled(),
+            started.elapsed().as_secs_f64() * 1e3
+        );
         Ok(Catalog {
             dir: dir.to_path_buf(),
             cache_dir: cache_dir.map(Path::to_path_buf),
@@ -195,6 +237,8 @@ impl Catalog {
             by_id,
             graph,
             cache_hits,
+            compiled: Arc::new(compiled),
+            prefetch: Mutex::new(None),
         })
     }
 
@@ -207,48 +251,91 @@ impl Catalog {
             by_id: HashMap::new(),
             graph: RevisionGraph::empty(),
             cache_hits: 0,
+            compiled: Arc::default(),
+            prefetch: Mutex::new(None),
         }
     }
 
-    /// Compiles the components of `ids` that are not compiled yet, checking
-    /// that each still has the hash it was loaded with and that its live
-    /// `info()` matches the metadata the plan was made from. Called before a
-    /// plan runs, so a broken component stops the run before it starts.
+    /// Makes sure every component of `ids` can run: those not compiled yet
+    /// are compiled on all cores (checking that each still has the hash it
+    /// was loaded with, its imports, and that its live `info()` matches the
+    /// metadata the plan was made from) and written to the compile cache, so
+    /// a broken component stops the run before it starts. Then the cached
+    /// ones start loading, in order, on another thread ([`prefetch`]); the
+    /// runner takes each with [`Catalog::component`].
     pub async fn prepare(&self, sandbox: &Sandbox, ids: &[String]) -> Result<(), CatalogError> {
-        for id in ids {
-            let Some(entry) = self.get(id) else {
-                continue;
-            };
-            if entry.component.get().is_some() {
-                continue;
+        let started = std::time::Instant::now();
+        let before = self.compile_counts();
+        let needed: Vec<&Entry> = ids
+            .iter()
+            .filter_map(|id| self.get(id))
+            .filter(|entry| entry.component.get().is_none())
+            .collect();
+        let missing: Vec<&Entry> = needed
+            .iter()
+            .copied()
+            .filter(|entry| !self.compiled.has(&entry.sha256))
+            .collect();
+        let cache_dir = self.cache_dir.as_deref();
+        let compiled: Vec<Result<Option<Component>, CatalogError>> = missing
+            .par_iter()
+            .map(|entry| {
+                let (component, _) = checked(sandbox, &self.compiled, cache_dir, &entry.source())?;
+                Ok((!self.compiled.has(&entry.sha256)).then_some(component))
+            })
+            .collect();
+        for (entry, compiled) in missing.into_iter().zip(compiled) {
+            if let Some(kept) = compiled? {
+                let _ = entry.component.set(kept);
             }
-            let path = &entry.path;
-            let bytes = std::fs::read(path).map_err(io(path))?;
-            if hex::encode(Sha256::digest(&bytes)) != entry.sha256 {
-                return Err(CatalogError::Changed {
-                    path: path.clone(),
-                    sha256: entry.sha256.clone(),
-                });
-            }
-            let invalid = |reason| CatalogError::Invalid {
-                path: path.clone(),
-                reason,
-            };
-            let compiled = sandbox.compile(&bytes).map_err(invalid)?;
-            sandbox.check_imports(&compiled).map_err(invalid)?;
-            let live = sandbox.info(&compiled).await.map_err(invalid)?;
-            if live != entry.info {
-                let cache = self.cache_dir.clone().unwrap_or_default();
-                cache::MetadataCache::clear(&cache);
-                return Err(CatalogError::StaleCache {
-                    cache,
-                    path: path.clone(),
-                    id: id.clone(),
-                });
-            }
-            let _ = entry.component.set(compiled);
         }
+        let cached: Vec<Source> = needed
+            .iter()
+            .filter(|entry| entry.component.get().is_none())
+            .map(|entry| entry.source())
+            .collect();
+        let prefetch = (!cached.is_empty())
+            .then(|| Prefetch::start(sandbox, &self.compiled, self.cache_dir.clone(), cached));
+        *self.prefetch.lock().unwrap_or_else(|e| e.into_inner()) = prefetch;
+        let after = self.compile_counts();
+        tracing::info!(
+            "prepare: {} compiled in {:.1} ms; {} to load from the compile cache",
+            after.1 - before.1,
+            started.elapsed().as_secs_f64() * 1e3,
+            needed.len() - (after.1 - before.1),
+        );
         Ok(())
+    }
+
+    /// The compiled component of revision `id`, for the runner: kept in
+    /// memory, loaded ahead by [`Catalog::prepare`], or else loaded now. A
+    /// damaged cached artifact is compiled again; the component's imports and
+    /// `info()` are checked either way.
+    pub async fn component(&self, sandbox: &Sandbox, id: &str) -> Result<Component, CatalogError> {
+        let entry = self
+            .get(id)
+            .ok_or_else(|| invalid(&self.dir, format!("no component provides revision {id}")))?;
+        if let Some(kept) = entry.component.get() {
+            return Ok(kept.clone());
+        }
+        let prefetched = self
+            .prefetch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|prefetch| prefetch.take(id));
+        if let Some(loaded) = prefetched {
+            return loaded;
+        }
+        let loaded = component(sandbox, &self.compiled, &entry.path, &entry.sha256)?;
+        let live = sandbox
+            .info(&loaded)
+            .await
+            .map_err(|reason| invalid(&entry.path, reason))?;
+        if live != entry.info {
+            return Err(stale(self.cache_dir.as_deref(), &entry.source()));
+        }
+        Ok(loaded)
     }
 
     /// The directory the revisions came from.
@@ -275,11 +362,150 @@ impl Catalog {
     pub fn cache_hits(&self) -> usize {
         self.cache_hits
     }
+
+    /// How many components were loaded from the compile cache, and how many
+    /// were compiled, so far.
+    pub fn compile_counts(&self) -> (usize, usize) {
+        (self.compiled.hits(), self.compiled.compiled())
+    }
 }
 
 /// Where the metadata cache of a migrations directory lives by default.
 pub fn default_cache_dir(migrations: &Path) -> PathBuf {
     migrations.join(".retort-cache")
+}
+
+impl Entry {
+    fn source(&self) -> Source {
+        Source {
+            id: self.info.id.clone(),
+            path: self.path.clone(),
+            sha256: self.sha256.clone(),
+            info: Some(self.info.clone()),
+        }
+    }
+}
+
+/// What loading one component needs, owned, for any thread.
+#[derive(Debug, Clone)]
+struct Source {
+    /// The revision id (empty while it is not known yet).
+    id: String,
+    /// The file.
+    path: PathBuf,
+    /// Its hash when the catalog was loaded.
+    sha256: String,
+    /// The metadata the plan was made from; `None` when it is being read.
+    info: Option<RevisionInfo>,
+}
+
+/// Loads (or compiles) `source`'s component and reads its `info()`, which
+/// must match `source.info` when that is known. Blocks on the call, so it
+/// runs on worker threads, never on the async runtime's.
+fn checked(
+    sandbox: &Sandbox,
+    compiled: &CompileCache,
+    cache_dir: Option<&Path>,
+    source: &Source,
+) -> Result<(Component, RevisionInfo), CatalogError> {
+    let loaded = component(sandbox, compiled, &source.path, &source.sha256)?;
+    let live = block_on(sandbox.info(&loaded))
+        .and_then(|info| info)
+        .map_err(|reason| invalid(&source.path, reason))?;
+    if source
+        .info
+        .as_ref()
+        .is_some_and(|expected| *expected != live)
+    {
+        return Err(stale(cache_dir, source));
+    }
+    Ok((loaded, live))
+}
+
+/// The metadata cache disagreed with a component: it is cleared.
+fn stale(cache_dir: Option<&Path>, source: &Source) -> CatalogError {
+    if let Some(dir) = cache_dir {
+        cache::MetadataCache::clear(dir);
+    }
+    CatalogError::StaleCache {
+        cache: cache_dir.map(Path::to_path_buf).unwrap_or_default(),
+        path: source.path.clone(),
+        id: source.id.clone(),
+    }
+}
+
+/// Runs a future to completion on this (worker) thread's own small runtime;
+/// on a thread that drives the async runtime already (rayon may run a job on
+/// the thread that waits for it), on a helper thread instead.
+fn block_on<F>(future: F) -> Result<F::Output, String>
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    thread_local! {
+        static RUNTIME: Option<tokio::runtime::Runtime> =
+            tokio::runtime::Builder::new_current_thread().build().ok();
+    }
+    let here = |future: F| {
+        RUNTIME.with(|runtime| match runtime {
+            Some(runtime) => Ok(runtime.block_on(future)),
+            None => Err("cannot start a runtime to read the component's info()".to_string()),
+        })
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return here(future);
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| here(future))
+            .join()
+            .unwrap_or_else(|_| Err("reading the component's info() panicked".into()))
+    })
+}
+
+/// The compiled component of the file at `path`, which was loaded with hash
+/// `sha256`: from the compile cache, or compiled (and cached). Its imports
+/// are checked either way.
+fn component(
+    sandbox: &Sandbox,
+    compiled: &CompileCache,
+    path: &Path,
+    sha256: &str,
+) -> Result<Component, CatalogError> {
+    let mut failure = None;
+    let source = || {
+        let read = std::fs::read(path).map_err(io(path));
+        let checked = read.and_then(|bytes| {
+            if hex::encode(Sha256::digest(&bytes)) == sha256 {
+                Ok(bytes)
+            } else {
+                Err(CatalogError::Changed {
+                    path: path.to_path_buf(),
+                    sha256: sha256.to_string(),
+                })
+            }
+        });
+        checked.map_err(|e| {
+            failure = Some(e);
+            String::new()
+        })
+    };
+    let result = compiled.get_or_compile(sandbox, sha256, source);
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    let component = result.map_err(|reason| invalid(path, reason))?;
+    sandbox
+        .check_imports(&component)
+        .map_err(|reason| invalid(path, reason))?;
+    Ok(component)
+}
+
+fn invalid(path: &Path, reason: String) -> CatalogError {
+    CatalogError::Invalid {
+        path: path.to_path_buf(),
+        reason,
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogError + use<> {

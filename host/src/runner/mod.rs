@@ -460,6 +460,18 @@ impl<'a> Runner<'a> {
             error,
             applied: applied(),
         };
+        // Loaded ahead by Catalog::prepare; fetched before BEGIN so that a
+        // component that cannot be loaded leaves nothing to roll back.
+        let component = self
+            .catalog
+            .component(self.sandbox, step.id)
+            .await
+            .map_err(|e| {
+                bookkeeping(
+                    "loading the compiled component",
+                    DbError::host(e.to_string()),
+                )
+            })?;
         let sink = self.sink();
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
@@ -474,15 +486,7 @@ impl<'a> Runner<'a> {
         sink.tap_mut().begin_revision(step.id, step.direction);
         let (mut sink, outcome) = self
             .sandbox
-            .call(
-                entry
-                    .component()
-                    .expect("Catalog::prepare compiled every step of the plan"),
-                step.direction,
-                sink,
-                step.id,
-                &rules,
-            )
+            .call(&component, step.direction, sink, step.id, &rules)
             .await;
         sink.tap_mut().end_revision();
         self.sink = Some(sink);

@@ -5,9 +5,11 @@
 //! caller hands in, which comes back out with the [`Outcome`].
 
 mod bindings;
+mod compiler;
 mod imports;
 pub mod limits;
 pub mod policy;
+mod pool;
 mod wasi;
 
 use std::time::{Duration, Instant};
@@ -353,10 +355,13 @@ fn describe(e: &wasmtime::Error) -> String {
         .join(": ")
 }
 
-/// The engine and linker every revision runs in.
+/// The engine and linker every revision runs in. Cloning is cheap (both are
+/// shared handles), for loading components on another thread.
+#[derive(Clone)]
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
+    compiler: &'static str,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -375,17 +380,43 @@ impl Sandbox {
         // chain), while epoch checks cost little and still let a busy guest
         // yield to the runtime every tick.
         config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        let compiler = compiler::configure(&mut config);
+        let mut pooled = config.clone();
+        pool::configure(&mut pooled);
+        // Where the address space is too tight for the pool, allocate on demand.
+        let engine = Engine::new(&pooled).or_else(|_| Engine::new(&config))?;
         start_epoch_ticker(&engine);
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Revision::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
-        Ok(Sandbox { engine, linker })
+        Ok(Sandbox {
+            engine,
+            linker,
+            compiler,
+        })
     }
 
     /// Compiles component bytes (or component text, WAT).
     pub fn compile(&self, bytes: &[u8]) -> Result<Component, String> {
         Component::new(&self.engine, bytes).map_err(|e| describe(&e))
+    }
+
+    /// Compiles component bytes (or text) to the engine's serialized native
+    /// form, for the compile cache (`catalog::compile_cache`).
+    pub fn precompile(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        self.engine
+            .precompile_component(bytes)
+            .map_err(|e| describe(&e))
+    }
+
+    /// The engine, for loading precompiled components.
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The compiler's name (`winch` or `cranelift`), for the compile cache's key.
+    pub(crate) fn compiler(&self) -> &'static str {
+        self.compiler
     }
 
     fn store(&self, sink: Option<Sink>, rules: &Rules) -> (Store<HostState>, MemoryOutputPipe) {

@@ -1,0 +1,371 @@
+//! The compile cache: each component's native code, compiled once and kept
+//! beside the metadata cache, in
+//! `<cache dir>/compiled/<engine>/<component sha256>.<artifact blake3>.cwasm`.
+//!
+//! `<engine>` is a digest of the compiler's name and wasmtime's compatibility
+//! hash for this engine (its version, the target, the compiler's settings), so an artifact
+//! compiled by another Retort build or another machine is never looked at;
+//! directories of other engines are removed when the catalog prunes.
+//!
+//! Loading native code is `unsafe` in wasmtime: a tampered or damaged file
+//! would run as machine code, outside the sandbox. So nothing is loaded
+//! unverified:
+//! - the file's name carries the BLAKE3 digest of its own bytes; a file is
+//!   read and hashed before it is loaded, and one whose bytes do not match
+//!   its name (torn, truncated, bit-rotted, edited) is deleted and compiled
+//!   again. BLAKE3 rather than sha256 because a warm run hashes every
+//!   artifact it loads (~200 KB each) and BLAKE3 does it about three times
+//!   faster; the component itself is still identified by its sha256;
+//! - wasmtime itself checks the artifact's header (its version and engine
+//!   settings) and refuses a foreign one, which is then deleted as well;
+//! - names are content-addressed and files appear only by `rename` of a
+//!   complete temporary file, so two runs writing the same component at once
+//!   write the same bytes under the same name, and a reader never sees a
+//!   partial file under a final name.
+//!
+//! The digest guards against damage, not against someone who can write to the
+//! cache directory: they could as well rewrite the `retort` binary or the
+//! migrations themselves. Keep the cache where the migrations are (the
+//! default) or somewhere no less protected.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use wasmtime::component::Component;
+
+use crate::sandbox::Sandbox;
+
+/// The subdirectory of the cache directory that holds compiled artifacts.
+pub const DIR: &str = "compiled";
+/// The extension of an artifact.
+const EXTENSION: &str = "cwasm";
+
+/// Where one engine's artifacts live, and which ones are there.
+#[derive(Debug, Default)]
+pub struct CompileCache {
+    /// `<cache dir>/compiled/<engine>`; `None` when there is no cache.
+    dir: Option<PathBuf>,
+    /// Artifact file names by component sha256: listed when opened, and
+    /// added to as artifacts are written.
+    index: Mutex<HashMap<String, Vec<String>>>,
+    /// Components loaded from an artifact.
+    hits: AtomicUsize,
+    /// Components compiled (whether or not the artifact could be written).
+    compiled: AtomicUsize,
+    /// Set after the first failed write, so a read-only directory logs once.
+    write_failed: AtomicBool,
+}
+
+/// A short, stable name for everything that makes artifacts compatible.
+pub fn engine_key(sandbox: &Sandbox) -> String {
+    // SipHash with fixed keys: the same in every run of the same build. A
+    // different value in another build only means a cache miss; wasmtime's
+    // own header check still guards every load.
+    let mut hasher = std::hash::DefaultHasher::new();
+    sandbox.compiler().hash(&mut hasher);
+    sandbox
+        .engine()
+        .precompile_compatibility_hash()
+        .hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+impl CompileCache {
+    /// The artifacts under `cache_dir` (`None`: no cache) for this engine.
+    /// Nothing is created until an artifact is written.
+    pub fn open(cache_dir: Option<&Path>, sandbox: &Sandbox) -> CompileCache {
+        let Some(cache_dir) = cache_dir else {
+            return CompileCache::default();
+        };
+        let dir = cache_dir.join(DIR).join(engine_key(sandbox));
+        let mut index: HashMap<String, Vec<String>> = HashMap::new();
+        if let Ok(listing) = std::fs::read_dir(&dir) {
+            for entry in listing.flatten() {
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
+                if let Some((component, _)) = parse_name(&name) {
+                    index.entry(component.to_string()).or_default().push(name);
+                }
+            }
+        }
+        CompileCache {
+            dir: Some(dir),
+            index: Mutex::new(index),
+            ..CompileCache::default()
+        }
+    }
+
+    /// The component with hash `sha256`: loaded from a verified artifact, or
+    /// else compiled from `bytes()` (read only then) and its artifact written.
+    pub fn get_or_compile(
+        &self,
+        sandbox: &Sandbox,
+        sha256: &str,
+        bytes: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<Component, String> {
+        if let Some(component) = self.load(sandbox, sha256) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(component);
+        }
+        let artifact = sandbox.precompile(&bytes()?)?;
+        self.compiled.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: these bytes were produced by this engine a moment ago, in
+        // this process; nothing else has had a chance to touch them.
+        let component = unsafe { Component::deserialize(sandbox.engine(), &artifact) }
+            .map_err(|e| format!("cannot load the code just compiled: {e}"))?;
+        self.write(sha256, &artifact);
+        Ok(component)
+    }
+
+    /// Whether an artifact of `sha256` is on disk (found when opened, or
+    /// written since), so the component can be loaded again when needed.
+    pub fn has(&self, sha256: &str) -> bool {
+        self.dir.is_some() && self.names(sha256).is_some()
+    }
+
+    fn names(&self, sha256: &str) -> Option<Vec<String>> {
+        let index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        index.get(sha256).filter(|names| !names.is_empty()).cloned()
+    }
+
+    /// How many components were loaded from artifacts.
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// How many components were compiled.
+    pub fn compiled(&self) -> usize {
+        self.compiled.load(Ordering::Relaxed)
+    }
+
+    /// Loads the first artifact of `sha256` that passes every check;
+    /// deletes those that do not.
+    fn load(&self, sandbox: &Sandbox, sha256: &str) -> Option<Component> {
+        let dir = self.dir.as_ref()?;
+        for name in self.names(sha256)? {
+            let path = dir.join(&name);
+            match verify_and_load(sandbox, &path, &name) {
+                Ok(component) => return Some(component),
+                Err(reason) => {
+                    tracing::info!(
+                        "ignoring compiled artifact {}: {reason}; compiling the component again",
+                        path.display()
+                    );
+                    let _ = std::fs::remove_file(&path);
+                    let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(names) = index.get_mut(sha256) {
+                        names.retain(|n| *n != name);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Writes an artifact: to a temporary file, renamed into place. Failing
+    /// to write is logged (once) and never fatal.
+    fn write(&self, sha256: &str, artifact: &[u8]) {
+        let Some(dir) = &self.dir else {
+            return;
+        };
+        let name = format!("{sha256}.{}.{EXTENSION}", blake3::hash(artifact).to_hex());
+        match write_atomically(dir, &name, artifact) {
+            Ok(()) => {
+                let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+                index.entry(sha256.to_string()).or_default().push(name);
+            }
+            Err(e) => {
+                if !self.write_failed.swap(true, Ordering::Relaxed) {
+                    tracing::info!(
+                        "cannot write compiled components to {}: {e}; the next run compiles them again",
+                        dir.display()
+                    );
+                }
+            }
+        }
+    }
+
+    /// Deletes artifacts of components that are not in `present`, and the
+    /// directories of other engines (other Retort builds).
+    pub fn prune(&self, present: &HashSet<&str>) {
+        let Some(dir) = &self.dir else {
+            return;
+        };
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        index.retain(|sha256, names| {
+            let keep = present.contains(sha256.as_str());
+            if !keep {
+                for name in names.iter() {
+                    let _ = std::fs::remove_file(dir.join(name));
+                }
+            }
+            keep
+        });
+        drop(index);
+        let (Some(parent), Some(own)) = (dir.parent(), dir.file_name()) else {
+            return;
+        };
+        let Ok(listing) = std::fs::read_dir(parent) else {
+            return;
+        };
+        for entry in listing.flatten() {
+            let name = entry.file_name();
+            let is_engine_dir = name
+                .to_str()
+                .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
+            if name != own && is_engine_dir && entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+/// Splits `<component sha256>.<artifact blake3>.cwasm`.
+fn parse_name(name: &str) -> Option<(&str, &str)> {
+    let stem = name.strip_suffix(EXTENSION)?.strip_suffix('.')?;
+    let (component, artifact) = stem.split_once('.')?;
+    let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex64(component) && hex64(artifact)).then_some((component, artifact))
+}
+
+fn verify_and_load(sandbox: &Sandbox, path: &Path, name: &str) -> Result<Component, String> {
+    let (_, expected) = parse_name(name).ok_or("not an artifact name")?;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    if blake3::hash(&bytes).to_hex().as_str() != expected {
+        return Err("its bytes do not match the digest in its name".into());
+    }
+    drop(bytes);
+    // SAFETY: the file's bytes hash to the digest in its name, which was
+    // computed over the artifact this engine's configuration produced when it
+    // was written (see the module docs for what this does and does not
+    // guard against); wasmtime checks the header's version and settings.
+    unsafe { Component::deserialize_file(sandbox.engine(), path) }.map_err(|e| format!("{e:#}"))
+}
+
+fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    // No fsync: a file torn by a crash fails its digest and is rebuilt.
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, dir.join(name)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    const WAT: &str = r#"(component (core module (func (export "f"))))"#;
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn artifacts(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for engine in std::fs::read_dir(dir.join(DIR)).unwrap().flatten() {
+            for f in std::fs::read_dir(engine.path()).unwrap().flatten() {
+                found.push(f.path());
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn compiles_once_then_loads() {
+        let sandbox = Sandbox::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = sha(WAT.as_bytes());
+        let cold = CompileCache::open(Some(dir.path()), &sandbox);
+        cold.get_or_compile(&sandbox, &key, || Ok(WAT.as_bytes().to_vec()))
+            .unwrap();
+        assert_eq!((cold.hits(), cold.compiled()), (0, 1));
+        let files = artifacts(dir.path());
+        assert_eq!(files.len(), 1, "{files:?}");
+        let warm = CompileCache::open(Some(dir.path()), &sandbox);
+        warm.get_or_compile(&sandbox, &key, || Err("must not read".into()))
+            .unwrap();
+        assert_eq!((warm.hits(), warm.compiled()), (1, 0));
+        // No temporary files are left behind.
+        assert_eq!(artifacts(dir.path()), files);
+    }
+
+    #[test]
+    fn damaged_and_foreign_artifacts_are_deleted_and_rebuilt() {
+        let sandbox = Sandbox::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = sha(WAT.as_bytes());
+        let source = || Ok(WAT.as_bytes().to_vec());
+        CompileCache::open(Some(dir.path()), &sandbox)
+            .get_or_compile(&sandbox, &key, source)
+            .unwrap();
+        let path = artifacts(dir.path()).remove(0);
+        let good = std::fs::read(&path).unwrap();
+
+        // One flipped byte: the digest in the name no longer matches.
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x55;
+        std::fs::write(&path, &flipped).unwrap();
+        let cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        assert_eq!((cache.hits(), cache.compiled()), (0, 1));
+        assert_eq!(std::fs::read(&path).unwrap(), good, "rebuilt in place");
+
+        // Truncated.
+        std::fs::write(&path, &good[..good.len() / 3]).unwrap();
+        let cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        assert_eq!(cache.compiled(), 1);
+
+        // Not an artifact at all, under a name whose digest matches: wasmtime
+        // refuses it, and it is deleted.
+        let junk = b"not native code".to_vec();
+        let forged = path.parent().unwrap().join(format!(
+            "{key}.{}.{EXTENSION}",
+            blake3::hash(&junk).to_hex()
+        ));
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(&forged, &junk).unwrap();
+        let cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        assert_eq!(cache.compiled(), 1);
+        assert!(!forged.exists());
+
+        // Another engine's directory and a component no longer present are pruned.
+        let other = dir.path().join(DIR).join("0123456789abcdef");
+        std::fs::create_dir_all(&other).unwrap();
+        let cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache.prune(&HashSet::new());
+        assert!(!other.exists());
+        assert!(artifacts(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn no_cache_dir_compiles_every_time_and_writes_nothing() {
+        let sandbox = Sandbox::new().unwrap();
+        let cache = CompileCache::open(None, &sandbox);
+        let key = sha(WAT.as_bytes());
+        for _ in 0..2 {
+            cache
+                .get_or_compile(&sandbox, &key, || Ok(WAT.as_bytes().to_vec()))
+                .unwrap();
+        }
+        assert_eq!((cache.hits(), cache.compiled()), (0, 2));
+        assert!(parse_name("x.cwasm").is_none());
+    }
+}
