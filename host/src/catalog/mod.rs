@@ -91,6 +91,9 @@ pub enum CatalogError {
     },
 }
 
+/// A component read fresh: its metadata and, if kept, its compiled form.
+type Loaded = Result<(RevisionInfo, Option<Component>), CatalogError>;
+
 /// One revision component: its metadata, and its compiled form once a plan
 /// needs it.
 #[derive(Debug)]
@@ -159,7 +162,7 @@ impl Catalog {
             .map(|(_, sha256)| cache.get(sha256).filter(|info| valid_id(&info.id)))
             .collect();
         // What the cache does not know is compiled, on all cores, to read `info()`.
-        let fresh: Vec<Option<Result<(RevisionInfo, Option<Component>), CatalogError>>> = hashed
+        let fresh: Vec<Option<Loaded>> = hashed
             .par_iter()
             .zip(&cached)
             .map(|((path, sha256), info)| {
