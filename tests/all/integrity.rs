@@ -120,3 +120,17 @@ fn renaming_or_moving_a_component_is_not_drift() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(crate::common::version_ids(&s.db("app.db")), EXAMPLE_IDS);
 }
+
+#[test]
+fn a_dry_run_refuses_drift_like_the_real_run() {
+    let s = project();
+    let path = s.migrations.join("r0004_indexes.wasm");
+    std::fs::write(&path, rebuilt(&std::fs::read(&path).unwrap())).unwrap();
+    let out = retort(s.dir.path(), &["run", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("e05b7d9c1a42: applied from sha256"),
+        "{}",
+        text(&out).1
+    );
+}

@@ -232,20 +232,25 @@ impl Project {
         Ok(Some(sink))
     }
 
-    /// Refuses (exit 4) while a part-way failure is unresolved, as a real run would.
+    /// Refuses (exit 4) while a part-way failure is unresolved or an applied
+    /// component has drifted, as a real run would.
     async fn refuse_if_dirty(&self, sink: &mut Sink) -> Result<(), Error> {
         let table = &self.config.version_table;
         let failures = table
             .failures(sink)
             .await
             .map_err(|e| database("reading the failures table", e))?;
-        if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Dirty {
+        if !failures.is_empty() {
+            return Err(Error::Dirty {
                 table: table.failures_name(),
                 failures,
-            })
+            });
+        }
+        let drifts = self.drifts(&self.applied(sink).await?);
+        if drifts.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Drift(drifts))
         }
     }
 
