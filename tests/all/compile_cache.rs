@@ -48,7 +48,11 @@ async fn damaged_artifacts_are_compiled_again_not_loaded() {
     warm.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
     assert_eq!(version_ids(&s.db("app.db")), sorted(&EXAMPLE_IDS));
     assert_eq!(warm.catalog().compile_counts(), (1, 3));
-    assert_eq!(artifacts(&s.migrations), files, "rebuilt under the same names");
+    assert_eq!(
+        artifacts(&s.migrations),
+        files,
+        "rebuilt under the same names"
+    );
 
     let again = s.project().await;
     again
