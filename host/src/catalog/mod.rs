@@ -264,7 +264,7 @@ impl Catalog {
     /// was loaded with, its imports, and that its live `info()` matches the
     /// metadata the plan was made from) and written to the compile cache, so
     /// a broken component stops the run before it starts. Then the cached
-    /// ones start loading, in order, on another thread ([`prefetch`]); the
+    /// ones start loading, in order, on other threads ([`prefetch`]); the
     /// runner takes each with [`Catalog::component`].
     pub async fn prepare(&self, sandbox: &Sandbox, ids: &[String]) -> Result<(), CatalogError> {
         let started = std::time::Instant::now();

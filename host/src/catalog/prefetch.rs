@@ -1,14 +1,14 @@
-//! Loads the components a run needs on a thread of its own, in plan order and
-//! at most [`AHEAD`] steps ahead of the runner.
+//! Loads the components a run needs on threads of their own (one per core),
+//! in plan order and at most [`AHEAD`] steps ahead of the runner.
 //!
 //! Loading a cached component (hashing its artifact, mapping it, checking its
-//! imports and its `info()`) then happens on another core while the runner
+//! imports and its `info()`) then happens on other cores while the runner
 //! waits for the database, and only a window of components is in memory at a
 //! time however long the plan: a component is dropped once its step is done.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use wasmtime::component::Component;
 
@@ -16,63 +16,182 @@ use super::compile_cache::CompileCache;
 use super::{CatalogError, Source, checked};
 use crate::sandbox::Sandbox;
 
-/// How many loaded components may wait for the runner.
+/// How many components may be loaded (or loading) ahead of the runner.
 pub const AHEAD: usize = 16;
 
-type Loaded = (String, Result<Component, CatalogError>);
+/// Where the loaders and the runner meet.
+#[derive(Debug, Default)]
+struct State {
+    /// The index of the next source a loader starts on.
+    next: usize,
+    /// The index of the next source the runner takes.
+    taken: usize,
+    /// Loaded components not taken yet, by index.
+    loaded: HashMap<usize, Result<Component, CatalogError>>,
+    /// Set when the runner is gone: loaders stop.
+    closed: bool,
+    /// Loader threads still running.
+    running: usize,
+}
 
-/// The receiving end: one component per planned step, in order.
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The runner's end: one component per planned step, in order.
 #[derive(Debug)]
 pub struct Prefetch {
-    loaded: Mutex<Receiver<Loaded>>,
+    ids: Vec<String>,
+    shared: Arc<Shared>,
 }
 
 impl Prefetch {
-    /// Starts loading `sources` in order. The thread stops at the end, or as
-    /// soon as this `Prefetch` is dropped.
+    /// Starts loading `sources` in order, on one thread per core. The threads
+    /// stop at the end, or as soon as this `Prefetch` is dropped.
     pub fn start(
         sandbox: &Sandbox,
         compiled: &Arc<CompileCache>,
         cache_dir: Option<PathBuf>,
         sources: Vec<Source>,
     ) -> Prefetch {
-        let (send, loaded) = sync_channel(AHEAD);
-        let sandbox = sandbox.clone();
-        let compiled = Arc::clone(compiled);
-        let spawned = std::thread::Builder::new()
-            .name("retort-prefetch".into())
-            .spawn(move || run(&sandbox, &compiled, cache_dir.as_deref(), sources, &send));
-        if let Err(e) = spawned {
-            // The runner then loads each component itself, on its own thread.
-            tracing::info!("cannot start the prefetch thread: {e}");
+        let ids = sources.iter().map(|s| s.id.clone()).collect();
+        let shared = Arc::new(Shared::default());
+        let sources = Arc::new(sources);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        for n in 0..threads.min(sources.len()) {
+            let work = Loader {
+                sandbox: sandbox.clone(),
+                compiled: Arc::clone(compiled),
+                cache_dir: cache_dir.clone(),
+                sources: Arc::clone(&sources),
+                shared: Arc::clone(&shared),
+            };
+            shared.lock().running += 1;
+            let spawned = std::thread::Builder::new()
+                .name(format!("retort-load-{n}"))
+                .spawn(move || work.run());
+            if let Err(e) = spawned {
+                // Fewer loaders, or none: the runner then loads what is left itself.
+                shared.lock().running -= 1;
+                tracing::info!("cannot start a loading thread: {e}");
+            }
         }
-        Prefetch {
-            loaded: Mutex::new(loaded),
-        }
+        Prefetch { ids, shared }
     }
 
-    /// The next loaded component, if it is `id`'s; `None` when the thread is
-    /// gone or the runner asks out of order (it then loads `id` itself).
+    /// The loaded component of `id`, waiting for it if need be; `None` when
+    /// `id` is not the next planned step or no loader is left (the runner
+    /// then loads it itself).
     pub fn take(&self, id: &str) -> Option<Result<Component, CatalogError>> {
-        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        match loaded.recv() {
-            Ok((loaded_id, result)) if loaded_id == id => Some(result),
-            _ => None,
+        let mut state = self.shared.lock();
+        let index = state.taken;
+        if self.ids.get(index).map(String::as_str) != Some(id) {
+            return None;
+        }
+        loop {
+            if let Some(loaded) = state.loaded.remove(&index) {
+                state.taken += 1;
+                self.shared.changed.notify_all();
+                return Some(loaded);
+            }
+            if state.running == 0 {
+                return None;
+            }
+            state = self.shared.wait(state);
         }
     }
 }
 
-fn run(
-    sandbox: &Sandbox,
-    compiled: &CompileCache,
-    cache_dir: Option<&std::path::Path>,
-    sources: Vec<Source>,
-    send: &SyncSender<Loaded>,
-) {
-    for source in sources {
-        let result = checked(sandbox, compiled, cache_dir, &source).map(|(component, _)| component);
-        if send.send((source.id, result)).is_err() {
-            return;
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+/// What one loader thread owns.
+struct Loader {
+    sandbox: Sandbox,
+    compiled: Arc<CompileCache>,
+    cache_dir: Option<PathBuf>,
+    sources: Arc<Vec<Source>>,
+    shared: Arc<Shared>,
+}
+
+/// Counts a loader out when it ends, however it ends (a panic included), so
+/// the runner never waits for a loader that is gone.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.lock().running -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+impl Loader {
+    fn run(self) {
+        let _running = Running(Arc::clone(&self.shared));
+        idle_priority();
+        loop {
+            let index = {
+                let mut state = self.shared.lock();
+                while !state.closed
+                    && state.next < self.sources.len()
+                    && state.next >= state.taken + AHEAD
+                {
+                    state = self.shared.wait(state);
+                }
+                if state.closed || state.next >= self.sources.len() {
+                    break;
+                }
+                state.next += 1;
+                state.next - 1
+            };
+            let source = &self.sources[index];
+            let result = checked(
+                &self.sandbox,
+                &self.compiled,
+                self.cache_dir.as_deref(),
+                source,
+            )
+            .map(|(component, _)| component);
+            self.shared.lock().loaded.insert(index, result);
+            self.shared.changed.notify_all();
         }
     }
 }
+
+/// Lets the loading threads run only on a core nothing else wants: they then
+/// fill the time the runner and the database driver spend waiting on each
+/// other, rather than taking a core from them (which turns every hand-off
+/// between the two into a context switch on a shared core). If the runner
+/// gets ahead it waits for a loader, its core goes idle, and the loader runs.
+#[cfg(target_os = "linux")]
+fn idle_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a plain system call on the calling thread (pid 0) with a
+    // valid, initialised parameter; failure only leaves the priority as it was.
+    let failed = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0;
+    if failed {
+        tracing::debug!(
+            "cannot lower the loading thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn idle_priority() {}

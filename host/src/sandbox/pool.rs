@@ -32,9 +32,9 @@ pub fn configure(config: &mut Config) {
         // A 32-bit memory can never grow past 4 GiB; the budget stops it first.
         .max_memory_size(4 << 30)
         .table_elements(1 << 20)
-        // Linear memories are reset by madvise; keep a little resident to
-        // spare the page faults of the next revision.
-        .linear_memory_keep_resident(1 << 20)
+        // Memory is given back (madvise) when a store ends rather than kept
+        // and zeroed: a revision touches few of its pages, and zeroing a
+        // megabyte per store cost more than faulting those few in again.
         .max_unused_warm_slots(4);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 }
