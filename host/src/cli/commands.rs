@@ -234,6 +234,19 @@ async fn script(
     range: &str,
     dialect: Option<String>,
 ) -> Done {
+    let (_, _, text) = record_script(config, direction, range, dialect).await?;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// Records the `--sql` script of `direction` over `range`, revisions' log
+/// lines going to tracing; shared by the human and the JSON output.
+pub(super) async fn record_script(
+    config: Config,
+    direction: Direction,
+    range: &str,
+    dialect: Option<String>,
+) -> Result<(Range, Dialect, String), Outcome> {
     let range: Range = range.parse()?;
     let dialect = script_dialect(&config, dialect)?;
     let project = Project::open(config).await?;
@@ -243,8 +256,7 @@ async fn script(
         }
     };
     let text = project.script(direction, &range, dialect, &mut log).await?;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
-    Ok(())
+    Ok((range, dialect, text))
 }
 
 /// The dialect of a `--sql` script: `--dialect`, else the database URL's.

@@ -8,12 +8,10 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use super::args::Command;
-use super::commands::{Outcome, request, script_dialect};
+use super::commands::{Outcome, record_script, request, script_dialect};
 use super::obj::Obj;
 use super::output::json_line;
-use crate::{
-    Config, Direction, Entry, Error, Event, Project, Range, RevisionGraph, Scaffolded, Target,
-};
+use crate::{Config, Direction, Entry, Error, Project, Range, RevisionGraph, Scaffolded, Target};
 
 type Done = Result<(), Outcome>;
 
@@ -232,15 +230,7 @@ async fn script(
     range: &str,
     dialect: Option<String>,
 ) -> Done {
-    let range: Range = range.parse()?;
-    let dialect = script_dialect(&config, dialect)?;
-    let project = Project::open(config).await?;
-    let mut log = |event: Event<'_>| {
-        if let Event::Log { id, line } = event {
-            tracing::info!("{id}: {}: {}", line.level, line.message);
-        }
-    };
-    let text = project.script(direction, &range, dialect, &mut log).await?;
+    let (range, dialect, text) = record_script(config, direction, range, dialect).await?;
     json_line(&script_obj(&direction.to_string(), &range, dialect, text));
     Ok(())
 }
