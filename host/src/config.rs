@@ -89,6 +89,16 @@ struct FileConfig {
     policy: Option<crate::sandbox::PolicySpec>,
     cache_dir: Option<String>,
     revisions: Option<String>,
+    interpreters: Option<FileInterpreters>,
+}
+
+/// `[interpreters]`: where the interpreter components of script revisions are.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileInterpreters {
+    dir: Option<String>,
+    python: Option<String>,
+    js: Option<String>,
 }
 
 /// What the command line says, before the file and environment are read.
@@ -139,6 +149,9 @@ pub struct Config {
     /// Where `retort revision` and `retort merge` write new revision crates
     /// (default `revisions` beside the config file, or in the current directory).
     pub revisions: PathBuf,
+    /// The interpreter components that run `*.py` and `*.js` revisions
+    /// (default `<migrations>/interpreters/{python,js}.wasm`).
+    pub interpreters: crate::catalog::InterpreterPaths,
     /// The config file that was read, if any.
     pub file: Option<PathBuf>,
 }
@@ -192,6 +205,11 @@ impl Config {
         let file_mode = interp("transaction_mode", raw.transaction_mode)?;
         let file_cache = interp("cache_dir", raw.cache_dir)?;
         let file_revisions = interp("revisions", raw.revisions)?.map(|r| base.join(r));
+        let raw_interpreters = raw.interpreters.unwrap_or_default();
+        let file_interpreters_dir =
+            interp("interpreters.dir", raw_interpreters.dir)?.map(|d| base.join(d));
+        let file_python = interp("interpreters.python", raw_interpreters.python)?.map(|p| base.join(p));
+        let file_js = interp("interpreters.js", raw_interpreters.js)?.map(|p| base.join(p));
 
         let database_url = overrides
             .database_url
@@ -274,7 +292,21 @@ impl Config {
             (None, None) => Some(crate::catalog::default_cache_dir(&migrations)),
         };
         let revisions = file_revisions.unwrap_or_else(|| base.join("revisions"));
+        let interpreters_dir = env("RETORT_INTERPRETERS")
+            .map(PathBuf::from)
+            .or(file_interpreters_dir)
+            .unwrap_or_else(|| migrations.join("interpreters"));
+        let mut interpreters = crate::catalog::InterpreterPaths::in_dir(&interpreters_dir);
+        for (lang, var, file) in [
+            (crate::catalog::Language::Python, "RETORT_PYTHON_INTERPRETER", file_python),
+            (crate::catalog::Language::JavaScript, "RETORT_JS_INTERPRETER", file_js),
+        ] {
+            if let Some(path) = env(var).map(PathBuf::from).or(file) {
+                interpreters.set(lang, path);
+            }
+        }
         Ok(Config {
+            interpreters,
             limits,
             policy,
             database_url,

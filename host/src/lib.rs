@@ -36,7 +36,7 @@ mod scaffold;
 mod sink;
 mod value;
 
-pub use catalog::{Catalog, CatalogError, Entry};
+pub use catalog::{Catalog, CatalogError, Entry, InterpreterPaths, Language};
 pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
@@ -49,7 +49,7 @@ pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,
     TransactionMode, VersionTable,
 };
-pub use sandbox::{CallResult, RevisionInfo, Sandbox};
+pub use sandbox::{CallResult, Program, RevisionInfo, Sandbox, Script};
 pub use scaffold::{Lang, NewRevision, ScaffoldError, Scaffolded};
 pub use sink::{LockError, Mode, OnlineSink, Recorder, RunDigest, Sink, Tap, Transcribed};
 pub use value::{DbError, Rows, Value};

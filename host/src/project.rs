@@ -91,7 +91,12 @@ impl Project {
     pub async fn open(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
         let catalog =
-            Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref()).await?;
+            Catalog::load(
+                &sandbox,
+                &config.migrations,
+                config.cache_dir.as_deref(),
+                &config.interpreters,
+            ).await?;
         Ok(Project {
             config,
             sandbox,
@@ -103,7 +108,12 @@ impl Project {
     /// a project without revisions (for `revision` on a new project).
     pub async fn open_or_empty(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let catalog = match Catalog::load(&sandbox, &config.migrations, config.cache_dir.as_deref())
+        let catalog = match Catalog::load(
+                &sandbox,
+                &config.migrations,
+                config.cache_dir.as_deref(),
+                &config.interpreters,
+            )
             .await
         {
             Ok(catalog) => catalog,

@@ -278,7 +278,7 @@ async fn a_warm_cache_compiles_nothing_until_a_plan_runs() {
         warm.catalog()
             .entries()
             .iter()
-            .all(|e| e.component().is_none())
+            .all(|e| e.program().is_none())
     );
     assert_eq!(warm.graph().heads(), [AUDIT, MERGE]);
     warm.upgrade(&t("+2"), &mut quiet()).await.unwrap();
@@ -289,7 +289,7 @@ async fn a_warm_cache_compiles_nothing_until_a_plan_runs() {
         warm.catalog()
             .entries()
             .iter()
-            .all(|e| e.component().is_none())
+            .all(|e| e.program().is_none())
     );
     assert_eq!(version_ids(&s.db("app.db")), sorted(&[ACCOUNTS, SESSIONS]));
 }

@@ -1,5 +1,5 @@
-//! The migrations directory: every `*.wasm` (or `*.wat`) file in it, hashed,
-//! and its `info()` read from the metadata cache ([`cache`]) or, on a miss,
+//! The migrations directory: every `*.wasm` (or `*.wat`) component and every
+//! `*.py` / `*.js` script ([`interpreters`]) in it, hashed, and its `info()` read from the metadata cache ([`cache`]) or, on a miss,
 //! from the compiled component. Components are compiled only when a plan
 //! runs them ([`Catalog::prepare`]), so `history`, `heads` and planning never
 //! compile anything once the cache is warm; compiled code is kept in the
@@ -8,6 +8,7 @@
 
 mod cache;
 mod compile_cache;
+mod interpreters;
 mod prefetch;
 
 use std::collections::{HashMap, HashSet};
@@ -19,10 +20,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use compile_cache::CompileCache;
+pub use interpreters::{InterpreterPaths, Language};
+use interpreters::Interpreters;
 use prefetch::Prefetch;
 
 use crate::graph::{GraphError, Revision, RevisionGraph};
-use crate::sandbox::{RevisionInfo, Sandbox};
+use crate::sandbox::{Program, RevisionInfo, Sandbox};
 
 /// A revision component could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -36,8 +39,8 @@ pub enum CatalogError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The directory holds no components.
-    #[error("no revision components (*.wasm) in {}; build your revisions or point --migrations at the right directory", .dir.display())]
+    /// The directory holds no revisions.
+    #[error("no revisions (*.wasm, *.wat, *.py, *.js) in {}; build your revisions or point --migrations at the right directory", .dir.display())]
     Empty {
         /// The directory.
         dir: PathBuf,
@@ -79,6 +82,16 @@ pub enum CatalogError {
         /// The hash it had when it was loaded.
         sha256: String,
     },
+    /// A script revision whose language has no interpreter component.
+    #[error("{} is a {language} revision, but {}: build the interpreters with ./scripts/build-interpreters, or set `{language} = \"PATH\"` under [interpreters] in retort.toml", .script.display(), match .path { Some(p) => format!("there is no {language} interpreter component at {}", p.display()), None => format!("no {language} interpreter is configured") })]
+    NoInterpreter {
+        /// The script.
+        script: PathBuf,
+        /// `python` or `js`.
+        language: &'static str,
+        /// Where the interpreter was looked for.
+        path: Option<PathBuf>,
+    },
     /// The metadata cache disagreed with the component itself.
     #[error("the metadata cache in {} disagreed with {} ({id}); the cache has been cleared: run the command again", .cache.display(), .path.display())]
     StaleCache {
@@ -91,28 +104,47 @@ pub enum CatalogError {
     },
 }
 
-/// A component read fresh: its metadata and, if kept, its compiled form.
-type Loaded = Result<(RevisionInfo, Option<Component>), CatalogError>;
+/// A revision read fresh: its metadata and, if kept, its compiled form.
+type Loaded = Result<(RevisionInfo, Option<Program>), CatalogError>;
 
-/// One revision component: its metadata, and its compiled form once a plan
-/// needs it.
+/// What loading a revision needs besides the revision, shared by the
+/// runner's thread and the loading threads.
+#[derive(Debug, Default)]
+struct Loading {
+    /// Compiled components.
+    compiled: CompileCache,
+    /// The interpreters of the catalog's scripts.
+    interpreters: Interpreters,
+    /// The metadata (and compile) cache directory.
+    cache_dir: Option<PathBuf>,
+}
+
+/// One revision (a component or a script): its metadata, and its compiled
+/// form once a plan needs it.
 #[derive(Debug)]
 pub struct Entry {
     /// What the component says about itself.
     pub info: RevisionInfo,
     /// Where it was read from.
     pub path: PathBuf,
-    /// Hex sha256 of the component's bytes.
+    /// Hex sha256 of the component's bytes; for a script, of its text and
+    /// its interpreter's hash.
     pub sha256: String,
-    component: OnceLock<Component>,
+    program: OnceLock<Program>,
 }
 
 impl Entry {
-    /// The compiled component, when it is kept in memory: only when it could
-    /// not be written to the compile cache (no cache directory, or a
-    /// read-only one). Otherwise [`Catalog::component`] loads it when needed.
-    pub fn component(&self) -> Option<&Component> {
-        self.component.get()
+    /// The compiled program, when it is kept in memory: a script read while
+    /// loading, or a component that could not be written to the compile
+    /// cache (no cache directory, or a read-only one). Otherwise
+    /// [`Catalog::program`] loads it when needed.
+    pub fn program(&self) -> Option<&Program> {
+        self.program.get()
+    }
+
+    /// The script language, or `None` for a component.
+    pub fn language(&self) -> Option<Language> {
+        Language::of(&self.path)
     }
 }
 
@@ -120,24 +152,25 @@ impl Entry {
 #[derive(Debug)]
 pub struct Catalog {
     dir: PathBuf,
-    cache_dir: Option<PathBuf>,
     entries: Vec<Entry>,
     by_id: HashMap<String, usize>,
     graph: RevisionGraph,
     cache_hits: usize,
-    compiled: Arc<CompileCache>,
+    loading: Arc<Loading>,
     prefetch: Mutex<Option<Prefetch>>,
 }
 
 impl Catalog {
-    /// Hashes every component in `dir` and reads its metadata from the cache
+    /// Hashes every revision in `dir` and reads its metadata from the cache
     /// in `cache_dir` (`None`: no cache), compiling only the components the
-    /// cache does not know. The cache is then updated (a failure to write it
+    /// cache does not know. Scripts are run by the interpreter components
+    /// `interpreters` names. The cache is then updated (a failure to write it
     /// is logged, never fatal: the directory may be read-only).
     pub async fn load(
         sandbox: &Sandbox,
         dir: &Path,
         cache_dir: Option<&Path>,
+        interpreters: &InterpreterPaths,
     ) -> Result<Catalog, CatalogError> {
         let started = std::time::Instant::now();
         let paths = discover(dir)?;
@@ -147,14 +180,29 @@ impl Catalog {
             });
         }
         let mut cache = cache::MetadataCache::open(cache_dir);
-        let compiled = CompileCache::open(cache_dir, sandbox);
+        let scripts = paths
+            .iter()
+            .filter_map(|path| Some((Language::of(path)?, path.clone())));
+        let loading = Loading {
+            compiled: CompileCache::open(cache_dir, sandbox),
+            interpreters: Interpreters::load(interpreters, scripts)?,
+            cache_dir: cache_dir.map(Path::to_path_buf),
+        };
+        let compiled = &loading.compiled;
         // Hash every file on all cores; keep only the hash (holding every
         // component's bytes would cost memory for nothing on a warm run).
         let hashed: Vec<(PathBuf, String)> = paths
             .into_par_iter()
             .map(|path| {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
-                Ok((path, hex::encode(Sha256::digest(&bytes))))
+                let sha256 = match Language::of(&path) {
+                    Some(lang) => loading
+                        .interpreters
+                        .script_sha256(lang, &bytes)
+                        .expect("every script language present has its interpreter loaded"),
+                    None => hex::encode(Sha256::digest(&bytes)),
+                };
+                Ok((path, sha256))
             })
             .collect::<Result<_, CatalogError>>()?;
         let cached: Vec<Option<RevisionInfo>> = hashed
@@ -173,8 +221,9 @@ impl Catalog {
                         sha256: sha256.clone(),
                         info: None,
                     };
-                    let (component, info) = checked(sandbox, &compiled, cache_dir, &source)?;
-                    Ok((info, (!compiled.has(sha256)).then_some(component)))
+                    let (program, info) = checked(sandbox, &loading, &source)?;
+                    let keep = program.script_source().is_some() || !compiled.has(sha256);
+                    Ok((info, keep.then_some(program)))
                 })
             })
             .collect();
@@ -182,7 +231,7 @@ impl Catalog {
         let mut by_id: HashMap<String, usize> = HashMap::with_capacity(hashed.len());
         let mut cache_hits = 0;
         for (((path, sha256), info), fresh) in hashed.into_iter().zip(cached).zip(fresh) {
-            let component = OnceLock::new();
+            let program = OnceLock::new();
             let info = match (info, fresh) {
                 (Some(info), _) => {
                     cache_hits += 1;
@@ -196,7 +245,7 @@ impl Catalog {
                     }
                     cache.put(&sha256, &info);
                     if let Some(kept) = kept {
-                        let _ = component.set(kept);
+                        let _ = program.set(kept);
                     }
                     info
                 }
@@ -213,10 +262,11 @@ impl Catalog {
                 info,
                 path,
                 sha256,
-                component,
+                program,
             });
         }
-        let present: HashSet<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
+        let mut present: HashSet<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
+        present.extend(loading.interpreters.hashes());
         compiled.prune(&present);
         cache.retain(&present);
         if let Err(e) = cache.save() {
@@ -235,12 +285,11 @@ impl Catalog {
         );
         Ok(Catalog {
             dir: dir.to_path_buf(),
-            cache_dir: cache_dir.map(Path::to_path_buf),
             entries,
             by_id,
             graph,
             cache_hits,
-            compiled: Arc::new(compiled),
+            loading: Arc::new(loading),
             prefetch: Mutex::new(None),
         })
     }
@@ -249,12 +298,11 @@ impl Catalog {
     pub fn empty(dir: &Path) -> Catalog {
         Catalog {
             dir: dir.to_path_buf(),
-            cache_dir: None,
             entries: Vec::new(),
             by_id: HashMap::new(),
             graph: RevisionGraph::empty(),
             cache_hits: 0,
-            compiled: Arc::default(),
+            loading: Arc::default(),
             prefetch: Mutex::new(None),
         }
     }
@@ -272,33 +320,32 @@ impl Catalog {
         let needed: Vec<&Entry> = ids
             .iter()
             .filter_map(|id| self.get(id))
-            .filter(|entry| entry.component.get().is_none())
+            .filter(|entry| entry.program.get().is_none())
             .collect();
         let missing: Vec<&Entry> = needed
             .iter()
             .copied()
-            .filter(|entry| !self.compiled.has(&entry.sha256))
+            .filter(|entry| !self.is_compiled(entry))
             .collect();
-        let cache_dir = self.cache_dir.as_deref();
-        let compiled: Vec<Result<Option<Component>, CatalogError>> = missing
+        let compiled: Vec<Result<Option<Program>, CatalogError>> = missing
             .par_iter()
             .map(|entry| {
-                let (component, _) = checked(sandbox, &self.compiled, cache_dir, &entry.source())?;
-                Ok((!self.compiled.has(&entry.sha256)).then_some(component))
+                let (program, _) = checked(sandbox, &self.loading, &entry.source())?;
+                Ok((!self.is_compiled(entry)).then_some(program))
             })
             .collect();
         for (entry, compiled) in missing.into_iter().zip(compiled) {
             if let Some(kept) = compiled? {
-                let _ = entry.component.set(kept);
+                let _ = entry.program.set(kept);
             }
         }
         let cached: Vec<Source> = needed
             .iter()
-            .filter(|entry| entry.component.get().is_none())
+            .filter(|entry| entry.program.get().is_none())
             .map(|entry| entry.source())
             .collect();
-        let prefetch = (!cached.is_empty())
-            .then(|| Prefetch::start(sandbox, &self.compiled, self.cache_dir.clone(), cached));
+        let prefetch =
+            (!cached.is_empty()).then(|| Prefetch::start(sandbox, &self.loading, cached));
         *self.prefetch.lock().unwrap_or_else(|e| e.into_inner()) = prefetch;
         let after = self.compile_counts();
         tracing::info!(
@@ -310,15 +357,25 @@ impl Catalog {
         Ok(())
     }
 
-    /// The compiled component of revision `id`, for the runner: kept in
+    /// Whether the code `entry` runs is in the compile cache: its own
+    /// component's, or its interpreter's.
+    fn is_compiled(&self, entry: &Entry) -> bool {
+        let key = match entry.language() {
+            Some(lang) => self.loading.interpreters.sha256(lang),
+            None => Some(entry.sha256.as_str()),
+        };
+        key.is_some_and(|key| self.loading.compiled.has(key))
+    }
+
+    /// The compiled program of revision `id`, for the runner: kept in
     /// memory, loaded ahead by [`Catalog::prepare`], or else loaded now. A
     /// damaged cached artifact is compiled again; the component's imports and
     /// `info()` are checked either way.
-    pub async fn component(&self, sandbox: &Sandbox, id: &str) -> Result<Component, CatalogError> {
+    pub async fn program(&self, sandbox: &Sandbox, id: &str) -> Result<Program, CatalogError> {
         let entry = self
             .get(id)
             .ok_or_else(|| invalid(&self.dir, format!("no component provides revision {id}")))?;
-        if let Some(kept) = entry.component.get() {
+        if let Some(kept) = entry.program.get() {
             return Ok(kept.clone());
         }
         let prefetched = self
@@ -330,13 +387,13 @@ impl Catalog {
         if let Some(loaded) = prefetched {
             return loaded;
         }
-        let loaded = component(sandbox, &self.compiled, &entry.path, &entry.sha256)?;
+        let loaded = program(sandbox, &self.loading, &entry.source())?;
         let live = sandbox
             .info(&loaded)
             .await
             .map_err(|reason| invalid(&entry.path, reason))?;
         if live != entry.info {
-            return Err(stale(self.cache_dir.as_deref(), &entry.source()));
+            return Err(stale(self.loading.cache_dir.as_deref(), &entry.source()));
         }
         Ok(loaded)
     }
@@ -369,7 +426,7 @@ impl Catalog {
     /// How many components were loaded from the compile cache, and how many
     /// were compiled, so far.
     pub fn compile_counts(&self) -> (usize, usize) {
-        (self.compiled.hits(), self.compiled.compiled())
+        (self.loading.compiled.hits(), self.loading.compiled.compiled())
     }
 }
 
@@ -402,16 +459,16 @@ struct Source {
     info: Option<RevisionInfo>,
 }
 
-/// Loads (or compiles) `source`'s component and reads its `info()`, which
+/// Loads (or compiles) what `source` runs and reads its `info()`, which
 /// must match `source.info` when that is known. Blocks on the call, so it
 /// runs on worker threads, never on the async runtime's.
 fn checked(
     sandbox: &Sandbox,
-    compiled: &CompileCache,
-    cache_dir: Option<&Path>,
+    loading: &Loading,
     source: &Source,
-) -> Result<(Component, RevisionInfo), CatalogError> {
-    let loaded = component(sandbox, compiled, &source.path, &source.sha256)?;
+) -> Result<(Program, RevisionInfo), CatalogError> {
+    let cache_dir = loading.cache_dir.as_deref();
+    let loaded = program(sandbox, loading, source)?;
     let live = block_on(sandbox.info(&loaded))
         .and_then(|info| info)
         .map_err(|reason| invalid(&source.path, reason))?;
@@ -466,14 +523,36 @@ where
     })
 }
 
+/// What `source` runs: its component, or its script in its interpreter.
+fn program(sandbox: &Sandbox, loading: &Loading, source: &Source) -> Result<Program, CatalogError> {
+    match Language::of(&source.path) {
+        Some(lang) => loading.interpreters.program(
+            sandbox,
+            &loading.compiled,
+            lang,
+            &source.path,
+            &source.sha256,
+        ),
+        None => component(
+            sandbox,
+            &loading.compiled,
+            &source.path,
+            &source.sha256,
+            Sandbox::check_imports,
+        )
+        .map(Program::component),
+    }
+}
+
 /// The compiled component of the file at `path`, which was loaded with hash
 /// `sha256`: from the compile cache, or compiled (and cached). Its imports
-/// are checked either way.
+/// are checked either way, by `check_imports`.
 fn component(
     sandbox: &Sandbox,
     compiled: &CompileCache,
     path: &Path,
     sha256: &str,
+    check_imports: fn(&Sandbox, &Component) -> Result<(), String>,
 ) -> Result<Component, CatalogError> {
     let mut failure = None;
     let source = || {
@@ -498,9 +577,7 @@ fn component(
         return Err(failure);
     }
     let component = result.map_err(|reason| invalid(path, reason))?;
-    sandbox
-        .check_imports(&component)
-        .map_err(|reason| invalid(path, reason))?;
+    check_imports(sandbox, &component).map_err(|reason| invalid(path, reason))?;
     Ok(component)
 }
 
@@ -521,10 +598,11 @@ fn discover(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
         let path = entry.map_err(io(dir))?.path();
-        let is_component = path
+        let is_revision = path
             .extension()
-            .is_some_and(|ext| ext == "wasm" || ext == "wat");
-        if is_component && path.is_file() {
+            .is_some_and(|ext| ext == "wasm" || ext == "wat")
+            || Language::of(&path).is_some();
+        if is_revision && path.is_file() {
             paths.push(path);
         }
     }

@@ -7,14 +7,10 @@
 //! time however long the plan: a component is dropped once its step is done.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use wasmtime::component::Component;
-
-use super::compile_cache::CompileCache;
-use super::{CatalogError, Source, checked};
-use crate::sandbox::Sandbox;
+use super::{CatalogError, Loading, Source, checked};
+use crate::sandbox::{Program, Sandbox};
 
 /// How many components may be loaded (or loading) ahead of the runner.
 pub const AHEAD: usize = 16;
@@ -27,7 +23,7 @@ struct State {
     /// The index of the next source the runner takes.
     taken: usize,
     /// Loaded components not taken yet, by index.
-    loaded: HashMap<usize, Result<Component, CatalogError>>,
+    loaded: HashMap<usize, Result<Program, CatalogError>>,
     /// Set when the runner is gone: loaders stop.
     closed: bool,
     /// Loader threads still running.
@@ -60,12 +56,7 @@ pub struct Prefetch {
 impl Prefetch {
     /// Starts loading `sources` in order, on one thread per core. The threads
     /// stop at the end, or as soon as this `Prefetch` is dropped.
-    pub fn start(
-        sandbox: &Sandbox,
-        compiled: &Arc<CompileCache>,
-        cache_dir: Option<PathBuf>,
-        sources: Vec<Source>,
-    ) -> Prefetch {
+    pub fn start(sandbox: &Sandbox, loading: &Arc<Loading>, sources: Vec<Source>) -> Prefetch {
         let ids = sources.iter().map(|s| s.id.clone()).collect();
         let shared = Arc::new(Shared::default());
         let sources = Arc::new(sources);
@@ -73,8 +64,7 @@ impl Prefetch {
         for n in 0..threads.min(sources.len()) {
             let work = Loader {
                 sandbox: sandbox.clone(),
-                compiled: Arc::clone(compiled),
-                cache_dir: cache_dir.clone(),
+                loading: Arc::clone(loading),
                 sources: Arc::clone(&sources),
                 shared: Arc::clone(&shared),
             };
@@ -94,7 +84,7 @@ impl Prefetch {
     /// The loaded component of `id`, waiting for it if need be; `None` when
     /// `id` is not the next planned step or no loader is left (the runner
     /// then loads it itself).
-    pub fn take(&self, id: &str) -> Option<Result<Component, CatalogError>> {
+    pub fn take(&self, id: &str) -> Option<Result<Program, CatalogError>> {
         let mut state = self.shared.lock();
         let index = state.taken;
         if self.ids.get(index).map(String::as_str) != Some(id) {
@@ -124,8 +114,7 @@ impl Drop for Prefetch {
 /// What one loader thread owns.
 struct Loader {
     sandbox: Sandbox,
-    compiled: Arc<CompileCache>,
-    cache_dir: Option<PathBuf>,
+    loading: Arc<Loading>,
     sources: Arc<Vec<Source>>,
     shared: Arc<Shared>,
 }
@@ -161,13 +150,8 @@ impl Loader {
                 state.next - 1
             };
             let source = &self.sources[index];
-            let result = checked(
-                &self.sandbox,
-                &self.compiled,
-                self.cache_dir.as_deref(),
-                source,
-            )
-            .map(|(component, _)| component);
+            let result =
+                checked(&self.sandbox, &self.loading, source).map(|(program, _)| program);
             self.shared.lock().loaded.insert(index, result);
             self.shared.changed.notify_all();
         }

@@ -462,9 +462,9 @@ impl<'a> Runner<'a> {
         };
         // Loaded ahead by Catalog::prepare; fetched before BEGIN so that a
         // component that cannot be loaded leaves nothing to roll back.
-        let component = self
+        let program = self
             .catalog
-            .component(self.sandbox, step.id)
+            .program(self.sandbox, step.id)
             .await
             .map_err(|e| {
                 bookkeeping(
@@ -486,7 +486,7 @@ impl<'a> Runner<'a> {
         sink.tap_mut().begin_revision(step.id, step.direction);
         let (mut sink, outcome) = self
             .sandbox
-            .call(&component, step.direction, sink, step.id, &rules)
+            .call(&program, step.direction, sink, step.id, &rules)
             .await;
         sink.tap_mut().end_revision();
         self.sink = Some(sink);

@@ -21,8 +21,21 @@ const WASI_ALLOWED: &[&str] = &[
     "wasi:filesystem/",
 ];
 
+/// What kind of component is being checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A revision component: no socket or HTTP imports at all.
+    Revision,
+    /// An interpreter component (Python, JavaScript). Its language runtime's
+    /// libc imports `wasi:sockets` whether or not a script ever opens a
+    /// socket, so those imports are accepted here, and linked as every WASI
+    /// interface is: granting nothing (no address may be bound or connected
+    /// to, no name looked up). `wasi:http` stays refused.
+    Interpreter,
+}
+
 /// Checks every import of `component`.
-pub fn check(component: &Component, engine: &Engine) -> Result<(), String> {
+pub fn check(component: &Component, engine: &Engine, kind: Kind) -> Result<(), String> {
     for (name, _) in component.component_type().imports(engine) {
         if let Some(rest) = name.strip_prefix(PACKAGE) {
             let version = rest.rsplit_once('@').map(|(_, v)| v);
@@ -34,6 +47,9 @@ pub fn check(component: &Component, engine: &Engine) -> Result<(), String> {
             ));
         }
         if WASI_ALLOWED.iter().any(|prefix| name.starts_with(prefix)) {
+            continue;
+        }
+        if kind == Kind::Interpreter && name.starts_with("wasi:sockets/") {
             continue;
         }
         if name.starts_with("wasi:sockets/") || name.starts_with("wasi:http/") {

@@ -10,6 +10,7 @@ mod imports;
 pub mod limits;
 pub mod policy;
 mod pool;
+mod program;
 mod wasi;
 
 use std::time::{Duration, Instant};
@@ -25,6 +26,10 @@ use crate::value::{DbError, Value};
 use bindings::retort::migration::{database, log, types};
 pub use limits::{Exhausted, Limits, LimitsSpec};
 pub use policy::{Policy, PolicySpec, PolicyViolation};
+pub use program::{Program, Script};
+
+use bindings::script_runner::ScriptRunner;
+use bindings::script_runner::retort::migration::scripts;
 
 /// What one revision may do: its budgets and, optionally, a SQL policy.
 #[derive(Debug, Clone, Default)]
@@ -229,6 +234,8 @@ impl HostState {
 
 impl types::Host for HostState {}
 
+impl scripts::Host for HostState {}
+
 impl database::Host for HostState {
     async fn dialect(&mut self) -> wasmtime::Result<types::SqlDialect> {
         use crate::dialect::Dialect;
@@ -389,6 +396,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::Revision::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
+        scripts::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         Ok(Sandbox {
             engine,
             linker,
@@ -466,14 +474,20 @@ impl Sandbox {
         (store, stderr)
     }
 
-    /// Refuses a component that imports what the host does not provide.
+    /// Refuses a revision component that imports what the host does not provide.
     pub fn check_imports(&self, component: &Component) -> Result<(), String> {
-        imports::check(component, &self.engine)
+        imports::check(component, &self.engine, imports::Kind::Revision)
     }
 
-    /// Instantiates the component and reads its `info()`, within small
+    /// Refuses an interpreter component that imports what the host does not
+    /// provide (its runtime's `wasi:sockets` imports are linked, granting nothing).
+    pub fn check_interpreter_imports(&self, component: &Component) -> Result<(), String> {
+        imports::check(component, &self.engine, imports::Kind::Interpreter)
+    }
+
+    /// Instantiates the program and reads its `info()`, within small
     /// budgets: metadata needs no time to speak of.
-    pub async fn info(&self, component: &Component) -> Result<RevisionInfo, String> {
+    pub async fn info(&self, program: &Program) -> Result<RevisionInfo, String> {
         let rules = Rules {
             limits: Limits {
                 cpu: Duration::from_secs(5),
@@ -484,10 +498,26 @@ impl Sandbox {
         };
         let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);
-        let instance = bindings::Revision::instantiate_async(&mut store, component, &self.linker)
-            .await
-            .map_err(fail)?;
-        let info = instance.call_info(&mut store).await.map_err(fail)?;
+        let component = program.compiled();
+        let info = match program.script_source() {
+            None => {
+                let instance =
+                    bindings::Revision::instantiate_async(&mut store, component, &self.linker)
+                        .await
+                        .map_err(fail)?;
+                instance.call_info(&mut store).await.map_err(fail)?
+            }
+            Some(script) => {
+                let instance = ScriptRunner::instantiate_async(&mut store, component, &self.linker)
+                    .await
+                    .map_err(fail)?;
+                instance
+                    .call_info(&mut store, &to_wit_script(script))
+                    .await
+                    .map_err(fail)?
+                    .map_err(|e| script_error(script, e))?
+            }
+        };
         Ok(RevisionInfo {
             id: info.id,
             down_revisions: info.down_revisions,
@@ -502,7 +532,7 @@ impl Sandbox {
     /// `sink`, and hands the sink back with what the call produced.
     pub async fn call(
         &self,
-        component: &Component,
+        program: &Program,
         direction: Direction,
         sink: Sink,
         revision: &str,
@@ -510,15 +540,34 @@ impl Sandbox {
     ) -> (Sink, Outcome) {
         let started = Instant::now();
         let (mut store, stderr) = self.store(Some(sink), rules);
-        let result = async {
-            let instance =
-                bindings::Revision::instantiate_async(&mut store, component, &self.linker).await?;
-            match direction {
-                Direction::Upgrade => instance.call_upgrade(&mut store).await,
-                Direction::Downgrade => instance.call_downgrade(&mut store).await,
+        let component = program.compiled();
+        let result = match program.script_source() {
+            None => {
+                async {
+                    let instance =
+                        bindings::Revision::instantiate_async(&mut store, component, &self.linker)
+                            .await?;
+                    match direction {
+                        Direction::Upgrade => instance.call_upgrade(&mut store).await,
+                        Direction::Downgrade => instance.call_downgrade(&mut store).await,
+                    }
+                }
+                .await
             }
-        }
-        .await;
+            Some(script) => {
+                async {
+                    let instance =
+                        ScriptRunner::instantiate_async(&mut store, component, &self.linker).await?;
+                    let wit = to_wit_script(script);
+                    let result = match direction {
+                        Direction::Upgrade => instance.call_upgrade(&mut store, &wit).await,
+                        Direction::Downgrade => instance.call_downgrade(&mut store, &wit).await,
+                    };
+                    result.map(|r| r.map_err(|e| script_error(script, e)))
+                }
+                .await
+            }
+        };
         let elapsed = started.elapsed();
         let stderr_full = stderr.contents().len() >= stderr_capacity(rules);
         let state = store.into_data();
@@ -557,6 +606,21 @@ impl Sandbox {
             elapsed,
         };
         (sink, outcome)
+    }
+}
+
+fn to_wit_script(script: &Script) -> scripts::Script {
+    scripts::Script {
+        path: script.path.clone(),
+        source: script.source.clone(),
+    }
+}
+
+/// A script's exception as one line: `file:line: message`.
+fn script_error(script: &Script, error: scripts::ScriptError) -> String {
+    match error.line {
+        Some(line) => format!("{}:{line}: {}", script.path, error.message),
+        None => format!("{}: {}", script.path, error.message),
     }
 }
 

@@ -234,7 +234,10 @@ mod tests {
             .compile(component(&rev).as_bytes())
             .expect("the scaffold compiles");
         sandbox.check_imports(&component).unwrap();
-        let info = sandbox.info(&component).await.unwrap();
+        let info = sandbox
+            .info(&crate::sandbox::Program::component(component))
+            .await
+            .unwrap();
         assert_eq!(info.id, rev.id);
         assert_eq!(info.message, rev.message);
         assert_eq!(info.down_revisions, rev.down_revisions);
