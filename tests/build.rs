@@ -6,6 +6,9 @@
 //! One fixture, `no_wasi`, is also built for wasm32-unknown-unknown and
 //! componentized here with `wit-component`: the host must run components
 //! that import no WASI at all as well as wasip2 ones.
+//!
+//! The interpreter components of script revisions (`*.py`, `*.js`) come from
+//! `scripts/build-interpreters`, which rebuilds them only when they changed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +36,8 @@ fn main() {
         "example-plugins/mixed/Cargo.toml",
         "tests/guests/revisions",
         "tests/guests/Cargo.toml",
+        "interpreters",
+        "scripts/build-interpreters",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -63,7 +68,36 @@ fn main() {
         "/// `no_wasi` built for wasm32-unknown-unknown and componentized: no WASI imports.\npub const NO_WASI_CORE: &str = {:?};\n",
         core.display().to_string()
     ));
+    for (lang, path) in build_interpreters(&root) {
+        constants.push_str(&format!(
+            "/// The {lang} interpreter component (scripts/build-interpreters).\npub const {}_INTERPRETER: &str = {:?};\n",
+            lang.to_uppercase(),
+            path.display().to_string()
+        ));
+    }
     std::fs::write(out_dir.join("guests.rs"), constants).expect("OUT_DIR is writable");
+}
+
+/// Runs `scripts/build-interpreters` and returns each interpreter's path.
+fn build_interpreters(root: &Path) -> Vec<(&'static str, PathBuf)> {
+    let status = Command::new("bash")
+        .arg(root.join("scripts/build-interpreters"))
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "scripts/build-interpreters failed: it needs python3 (with venv and pip) and npm"
+    );
+    ["python", "js"]
+        .into_iter()
+        .map(|lang| {
+            let path = root
+                .join("target/interpreters")
+                .join(format!("{lang}.wasm"));
+            assert!(path.is_file(), "{} was not built", path.display());
+            (lang, path)
+        })
+        .collect()
 }
 
 fn env(name: &str) -> String {

@@ -42,15 +42,38 @@ pub mod branching {
     pub const AUDIT: &str = "c0ffee5a1e07";
 }
 
-/// The mixed chain (`example-plugins/mixed`): a Rust revision, then a
-/// hand-written WAT one, in upgrade order.
-pub const MIXED_CHAIN: [&str; 2] = [
+/// The mixed chain (`example-plugins/mixed`), in upgrade order: a Rust
+/// revision, a hand-written WAT one, a Python script and a JavaScript one.
+pub const MIXED_CHAIN: [&str; 4] = [
     R0001_NOTES,
     concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../example-plugins/mixed/revisions/r0002_tags.wat"
     ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../example-plugins/mixed/revisions/r0003_authors.py"
+    ),
+    concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../example-plugins/mixed/revisions/r0004_note_counts.js"
+    ),
 ];
 
 /// The mixed chain's revision ids, in upgrade order.
-pub const MIXED_IDS: [&str; 2] = ["5d0c1e2f3a4b", "b7e2a90c4d11"];
+pub const MIXED_IDS: [&str; 4] = [
+    "5d0c1e2f3a4b",
+    "b7e2a90c4d11",
+    "3c9f1a7e5b20",
+    "e4a7b2c9d031",
+];
+
+/// The interpreter component that runs a script revision, by the script's
+/// extension (`py`, `js`); `None` for anything else.
+pub fn interpreter_for(script: &std::path::Path) -> Option<&'static str> {
+    match script.extension()?.to_str()? {
+        "py" => Some(PYTHON_INTERPRETER),
+        "js" => Some(JS_INTERPRETER),
+        _ => None,
+    }
+}

@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+mod script;
 mod wat;
 
 /// The source languages a revision can be scaffolded in.
@@ -24,6 +25,23 @@ pub enum Lang {
     Rust,
     /// A component in the WebAssembly text format: one `.wat` file, run as it is.
     Wat,
+    /// A Python script (`.py`), run by the Python interpreter component.
+    Python,
+    /// A JavaScript script (`.js`), run by the JavaScript interpreter component.
+    JavaScript,
+}
+
+impl Lang {
+    /// The extension of a single-file revision in this language; `None` for
+    /// a crate.
+    pub fn file_extension(self) -> Option<&'static str> {
+        match self {
+            Lang::Rust => None,
+            Lang::Wat => Some("wat"),
+            Lang::Python => Some("py"),
+            Lang::JavaScript => Some("js"),
+        }
+    }
 }
 
 /// What the new revision says about itself.
@@ -141,13 +159,18 @@ pub fn write_crate(
         move |source| ScaffoldError::Io { path, source }
     };
     let crate_name = crate_name(&rev.id, &rev.message);
-    if rev.lang == Lang::Wat {
-        let file = revisions.join(format!("{crate_name}.wat"));
+    if let Some(extension) = rev.lang.file_extension() {
+        let file = revisions.join(format!("{crate_name}.{extension}"));
         if file.exists() {
             return Err(ScaffoldError::Exists(file));
         }
+        let text = match rev.lang {
+            Lang::Python => script::python(rev),
+            Lang::JavaScript => script::javascript(rev),
+            _ => wat::component(rev),
+        };
         std::fs::create_dir_all(revisions).map_err(io(revisions))?;
-        std::fs::write(&file, wat::component(rev)).map_err(io(&file))?;
+        std::fs::write(&file, text).map_err(io(&file))?;
         return Ok(Scaffolded {
             id: rev.id.clone(),
             dir: file,

@@ -55,9 +55,12 @@ function call(f) {
   try {
     return f();
   } catch (e) {
-    if (e instanceof Error) throw e;
-    const payload = e && typeof e === 'object' && 'val' in e ? e.val : e;
-    throw new DatabaseError(payload?.message ?? String(payload), payload?.code);
+    // An import's `error` arrives as an Error carrying the WIT payload.
+    const payload = e && typeof e === 'object' && 'payload' in e ? e.payload : null;
+    if (payload && typeof payload.message === 'string') {
+      throw new DatabaseError(payload.message, payload.code);
+    }
+    throw e;
   }
 }
 

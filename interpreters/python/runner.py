@@ -16,6 +16,25 @@ from wit_world.imports import scripts, types
 
 import retort  # noqa: F401  imported here so that scripts find it loaded
 
+# The component has no file system at run time: a module a script imports
+# must already be loaded when the interpreter is snapshotted at build time.
+# These are the standard library modules revision scripts are offered.
+import base64  # noqa: F401,E402
+import collections  # noqa: F401,E402
+import dataclasses  # noqa: F401,E402
+import datetime  # noqa: F401,E402
+import decimal  # noqa: F401,E402
+import enum  # noqa: F401,E402
+import functools  # noqa: F401,E402
+import hashlib  # noqa: F401,E402
+import itertools  # noqa: F401,E402
+import json  # noqa: F401,E402
+import math  # noqa: F401,E402
+import re  # noqa: F401,E402
+import string  # noqa: F401,E402
+import textwrap  # noqa: F401,E402
+import uuid  # noqa: F401,E402
+
 
 def _line(script, exc):
     """The last line of ``script`` the exception's traceback passed through."""
@@ -29,7 +48,10 @@ def _line(script, exc):
 
 
 def _failure(script, exc):
-    message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    if isinstance(exc, SyntaxError):
+        message = f"{type(exc).__name__}: {exc.msg}"
+    else:
+        message = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return Err(scripts.ScriptError(message, _line(script, exc)))
 
 

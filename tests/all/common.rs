@@ -28,10 +28,20 @@ impl Scratch {
         scratch
     }
 
-    /// Copies one more component into the migrations directory.
+    /// Copies one more revision (component or script) into the migrations
+    /// directory; a script's interpreter is linked into
+    /// `migrations/interpreters/`, its default place.
     pub fn add(&self, component: &str) {
         let name = Path::new(component).file_name().expect("file name");
         std::fs::copy(component, self.migrations.join(name)).expect("copy component");
+        if let Some(interpreter) = retort_tests::interpreter_for(Path::new(component)) {
+            let dir = self.migrations.join("interpreters");
+            let link = dir.join(Path::new(interpreter).file_name().expect("file name"));
+            if !link.exists() {
+                std::fs::create_dir_all(&dir).expect("mkdir interpreters");
+                std::os::unix::fs::symlink(interpreter, &link).expect("link the interpreter");
+            }
+        }
     }
 
     /// Writes raw bytes as a component file.

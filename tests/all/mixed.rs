@@ -1,5 +1,6 @@
-//! The mixed chain (`example-plugins/mixed`): revisions in several languages
-//! in one chain, online and offline alike.
+//! The mixed chain (`example-plugins/mixed`): revisions in Rust, WAT, Python
+//! and JavaScript in one chain, online and offline alike; script revisions'
+//! failures, scaffolds and identity.
 
 use retort::{Dialect, Direction, Overrides, Range, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS};
@@ -7,8 +8,15 @@ use retort_tests::{MIXED_CHAIN, MIXED_IDS};
 use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
 use crate::servers::{Server, TestDb, on_each_server};
 
-const DATA: &str = "SELECT id, body FROM notes ORDER BY id; \
-                    SELECT id, note_id, name FROM tags ORDER BY id;";
+const DATA: &str = "SELECT id, body, author_id FROM notes ORDER BY id; \
+                    SELECT id, note_id, name FROM tags ORDER BY id; \
+                    SELECT id, name, karma, active, hex(avatar) FROM authors ORDER BY id; \
+                    SELECT author_id, notes FROM note_counts ORDER BY author_id;";
+
+/// What the whole chain leaves in SQLite (`sqlite3` output of [`DATA`]).
+const CHAIN_DATA: &str = "1|Hello from Rust|1\n1|1|welcome\n\
+                          1|Ada O'Brien|4.5|1|00FF706E67\n2|Bob \"the\" Builder||0|\n\
+                          1|1\n2|0\n";
 
 async fn script(s: &Scratch, direction: Direction, range: &str) -> String {
     let range: Range = range.parse().unwrap();
@@ -31,8 +39,8 @@ async fn the_mixed_chain_online_equals_offline() {
     assert_eq!(version_ids(&online), MIXED_IDS);
     assert_eq!(
         sqlite3(&online, DATA),
-        "1|Hello from Rust\n1|1|welcome\n",
-        "the WAT revision's bound parameters arrive as written"
+        CHAIN_DATA,
+        "every language's bound parameters arrive as written"
     );
 
     let sql = script(&s, Direction::Upgrade, "heads").await;
@@ -44,6 +52,10 @@ async fn the_mixed_chain_online_equals_offline() {
     assert!(
         sql.contains("INSERT INTO tags (id, note_id, name) VALUES (1, 1, 'welcome');"),
         "{sql}"
+    );
+    assert!(
+        sql.contains("VALUES (1, 'Ada O''Brien', 4.5, 1, X'00FF706E67');"),
+        "the Python revision's values are rendered as literals: {sql}"
     );
 }
 
@@ -102,7 +114,7 @@ fn a_scaffolded_wat_revision_applies_as_it_is() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stdout.contains(&format!("(follows {})", MIXED_IDS[1])),
+        stdout.contains(&format!("(follows {})", MIXED_IDS[3])),
         "{stdout}"
     );
     assert!(stdout.contains("no build step"), "{stdout}");
@@ -117,7 +129,8 @@ fn a_scaffolded_wat_revision_applies_as_it_is() {
     assert!(out.status.success(), "{stderr}");
     let mut applied = version_ids(&s.db("app.db"));
     applied.sort();
-    let mut expected = vec![MIXED_IDS[0].to_string(), MIXED_IDS[1].to_string(), id];
+    let mut expected: Vec<String> = MIXED_IDS.iter().map(|id| id.to_string()).collect();
+    expected.push(id);
     expected.sort();
     assert_eq!(applied, expected);
     let out = retort(cwd, &["history"]);
@@ -125,13 +138,20 @@ fn a_scaffolded_wat_revision_applies_as_it_is() {
     assert!(history.contains("hand-written \"by\" me"), "{history}");
 }
 
+/// [`DATA`] without SQLite's `hex()`.
+const SERVER_DATA: &str = "SELECT id, body, author_id FROM notes ORDER BY id; \
+                           SELECT id, note_id, name FROM tags ORDER BY id; \
+                           SELECT id, name, karma, active, avatar FROM authors ORDER BY id; \
+                           SELECT author_id, notes FROM note_counts ORDER BY author_id;";
+
 async fn mixed_online_equals_offline_on_a_server(online: TestDb) {
     let s = Scratch::new(&MIXED_CHAIN);
     let project = s.project_at(&online.url, Overrides::default()).await;
     project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
     assert_eq!(online.version_ids(), MIXED_IDS);
-    let data = online.sql(DATA);
+    let data = online.sql(SERVER_DATA);
     assert!(data.contains("welcome"), "{data}");
+    assert!(data.contains("Ada O'Brien"), "{data}");
 
     let dialect = match online.server {
         Server::Postgres => Dialect::Postgres,
@@ -150,7 +170,7 @@ async fn mixed_online_equals_offline_on_a_server(online: TestDb) {
     offline.apply(&up);
     assert_eq!(offline.schema(), online.schema());
     assert_eq!(offline.version_ids(), online.version_ids());
-    assert_eq!(offline.sql(DATA), data);
+    assert_eq!(offline.sql(SERVER_DATA), data);
 
     let down = project
         .script(

@@ -46,7 +46,7 @@ pub enum CatalogError {
         dir: PathBuf,
     },
     /// A file that is not a valid revision component.
-    #[error("{} is not a valid revision component: {reason}", .path.display())]
+    #[error("{} is not a valid revision {}: {reason}", .path.display(), if Language::of(.path).is_some() { "script" } else { "component" })]
     Invalid {
         /// The file.
         path: PathBuf,

@@ -381,4 +381,10 @@ pub enum LangArg {
     Rust,
     /// A component written in the WebAssembly text format (one `.wat` file).
     Wat,
+    /// A Python revision script (one `.py` file).
+    #[value(alias = "py")]
+    Python,
+    /// A JavaScript revision script (one `.js` file).
+    #[value(alias = "javascript")]
+    Js,
 }

@@ -172,6 +172,8 @@ pub(super) fn request(
         lang: match args.lang {
             LangArg::Rust => Lang::Rust,
             LangArg::Wat => Lang::Wat,
+            LangArg::Python => Lang::Python,
+            LangArg::Js => Lang::JavaScript,
         },
         path: args.path,
         sdk: args.sdk,
@@ -396,12 +398,25 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         made.id,
         made.dir.display()
     ));
-    if made.dir.extension().is_some_and(|e| e == "wat") {
-        out(&format!(
-            "  no build step: copy it into {} (Retort compiles .wat files as they are)",
-            project.config().migrations.display()
-        ));
-        return Ok(());
+    let migrations = project.config().migrations.display();
+    match made.dir.extension().and_then(|e| e.to_str()) {
+        Some("wat") => {
+            out(&format!(
+                "  no build step: copy it into {migrations} (Retort compiles .wat files as they are)"
+            ));
+            return Ok(());
+        }
+        Some(ext @ ("py" | "js")) => {
+            let lang = crate::Language::of(&made.dir).expect("a script extension");
+            let interpreter = project.config().interpreters.get(lang);
+            out(&format!(
+                "  no build step: copy it into {migrations}; Retort runs .{ext} revisions in its {} interpreter component ({})",
+                lang.name(),
+                interpreter.map_or_else(|| "not configured".into(), |p| p.display().to_string())
+            ));
+            return Ok(());
+        }
+        _ => {}
     }
     out(&format!(
         "  build: cargo build --release --target wasm32-wasip2 --manifest-path {}",

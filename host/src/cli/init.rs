@@ -16,10 +16,15 @@ pub fn run(args: &InitArgs, ui: Ui) -> Done {
         dir: args.dir.clone(),
         lang: match args.lang {
             LangArg::Rust => Lang::Rust,
-            LangArg::Wat => {
-                return Err(crate::Error::Usage(
-                    "init sets up a Rust revision workspace; in the new project, `retort revision --lang wat -m …` writes a WAT revision".into(),
-                )
+            other => {
+                let lang = match other {
+                    LangArg::Wat => "wat",
+                    LangArg::Python => "python",
+                    _ => "js",
+                };
+                return Err(crate::Error::Usage(format!(
+                    "init sets up a Rust revision workspace; in the new project, `retort revision --lang {lang} -m …` writes a {lang} revision"
+                ))
                 .into());
             }
         },
