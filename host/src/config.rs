@@ -208,7 +208,8 @@ impl Config {
         let raw_interpreters = raw.interpreters.unwrap_or_default();
         let file_interpreters_dir =
             interp("interpreters.dir", raw_interpreters.dir)?.map(|d| base.join(d));
-        let file_python = interp("interpreters.python", raw_interpreters.python)?.map(|p| base.join(p));
+        let file_python =
+            interp("interpreters.python", raw_interpreters.python)?.map(|p| base.join(p));
         let file_js = interp("interpreters.js", raw_interpreters.js)?.map(|p| base.join(p));
 
         let database_url = overrides
@@ -298,8 +299,16 @@ impl Config {
             .unwrap_or_else(|| migrations.join("interpreters"));
         let mut interpreters = crate::catalog::InterpreterPaths::in_dir(&interpreters_dir);
         for (lang, var, file) in [
-            (crate::catalog::Language::Python, "RETORT_PYTHON_INTERPRETER", file_python),
-            (crate::catalog::Language::JavaScript, "RETORT_JS_INTERPRETER", file_js),
+            (
+                crate::catalog::Language::Python,
+                "RETORT_PYTHON_INTERPRETER",
+                file_python,
+            ),
+            (
+                crate::catalog::Language::JavaScript,
+                "RETORT_JS_INTERPRETER",
+                file_js,
+            ),
         ] {
             if let Some(path) = env(var).map(PathBuf::from).or(file) {
                 interpreters.set(lang, path);

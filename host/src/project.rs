@@ -90,13 +90,13 @@ impl Project {
     /// (metadata from the cache where it can; nothing is compiled then).
     pub async fn open(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
-        let catalog =
-            Catalog::load(
-                &sandbox,
-                &config.migrations,
-                config.cache_dir.as_deref(),
-                &config.interpreters,
-            ).await?;
+        let catalog = Catalog::load(
+            &sandbox,
+            &config.migrations,
+            config.cache_dir.as_deref(),
+            &config.interpreters,
+        )
+        .await?;
         Ok(Project {
             config,
             sandbox,
@@ -109,12 +109,12 @@ impl Project {
     pub async fn open_or_empty(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
         let catalog = match Catalog::load(
-                &sandbox,
-                &config.migrations,
-                config.cache_dir.as_deref(),
-                &config.interpreters,
-            )
-            .await
+            &sandbox,
+            &config.migrations,
+            config.cache_dir.as_deref(),
+            &config.interpreters,
+        )
+        .await
         {
             Ok(catalog) => catalog,
             Err(CatalogError::Empty { .. }) => Catalog::empty(&config.migrations),

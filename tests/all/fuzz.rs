@@ -103,7 +103,12 @@ fn mutated_components_load_or_fail_cleanly() {
             let dir = tempfile::tempdir().unwrap();
             let bytes = mutate(originals[which].clone(), &mutations);
             std::fs::write(dir.path().join("fuzzed.wasm"), &bytes).unwrap();
-            let loaded = rt.block_on(Catalog::load(sandbox(), dir.path(), None, &Default::default()));
+            let loaded = rt.block_on(Catalog::load(
+                sandbox(),
+                dir.path(),
+                None,
+                &Default::default(),
+            ));
             if let Err(e) = loaded {
                 // A mutation that keeps the component valid may still break
                 // the graph (a parent id flipped); either way, a message.
@@ -128,7 +133,12 @@ fn random_bytes_never_load() {
         .run(&prop::collection::vec(any::<u8>(), 0..512), |bytes| {
             let dir = tempfile::tempdir().unwrap();
             std::fs::write(dir.path().join("random.wasm"), &bytes).unwrap();
-            let result = rt.block_on(Catalog::load(sandbox(), dir.path(), None, &Default::default()));
+            let result = rt.block_on(Catalog::load(
+                sandbox(),
+                dir.path(),
+                None,
+                &Default::default(),
+            ));
             prop_assert!(result.is_err());
             Ok(())
         })

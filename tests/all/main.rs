@@ -15,6 +15,7 @@ mod integrity;
 mod locking;
 mod mixed;
 mod offline;
+mod scripts;
 mod server_chain;
 mod servers;
 mod sqlite;

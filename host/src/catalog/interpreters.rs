@@ -176,9 +176,10 @@ impl Interpreters {
             .get(&lang)
             .ok_or_else(|| super::invalid(path, format!("no {} interpreter", lang.name())))?;
         let component = interpreter.component(sandbox, compiled)?;
-        let name = path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
         Ok(Program::script(
             component,
             Arc::new(Script { path: name, source }),
@@ -235,9 +236,15 @@ mod tests {
             )]
             .into(),
         };
-        let a = with("aa").script_sha256(Language::Python, b"id = 'x'").unwrap();
-        let b = with("bb").script_sha256(Language::Python, b"id = 'x'").unwrap();
-        let c = with("aa").script_sha256(Language::Python, b"id = 'y'").unwrap();
+        let a = with("aa")
+            .script_sha256(Language::Python, b"id = 'x'")
+            .unwrap();
+        let b = with("bb")
+            .script_sha256(Language::Python, b"id = 'x'")
+            .unwrap();
+        let c = with("aa")
+            .script_sha256(Language::Python, b"id = 'y'")
+            .unwrap();
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(with("aa").script_sha256(Language::JavaScript, b""), None);

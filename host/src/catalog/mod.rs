@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 
 use compile_cache::CompileCache;
-pub use interpreters::{InterpreterPaths, Language};
 use interpreters::Interpreters;
+pub use interpreters::{InterpreterPaths, Language};
 use prefetch::Prefetch;
 
 use crate::graph::{GraphError, Revision, RevisionGraph};
@@ -426,7 +426,10 @@ impl Catalog {
     /// How many components were loaded from the compile cache, and how many
     /// were compiled, so far.
     pub fn compile_counts(&self) -> (usize, usize) {
-        (self.loading.compiled.hits(), self.loading.compiled.compiled())
+        (
+            self.loading.compiled.hits(),
+            self.loading.compiled.compiled(),
+        )
     }
 }
 

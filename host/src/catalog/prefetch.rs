@@ -150,8 +150,7 @@ impl Loader {
                 state.next - 1
             };
             let source = &self.sources[index];
-            let result =
-                checked(&self.sandbox, &self.loading, source).map(|(program, _)| program);
+            let result = checked(&self.sandbox, &self.loading, source).map(|(program, _)| program);
             self.shared.lock().loaded.insert(index, result);
             self.shared.changed.notify_all();
         }

@@ -557,7 +557,8 @@ impl Sandbox {
             Some(script) => {
                 async {
                     let instance =
-                        ScriptRunner::instantiate_async(&mut store, component, &self.linker).await?;
+                        ScriptRunner::instantiate_async(&mut store, component, &self.linker)
+                            .await?;
                     let wit = to_wit_script(script);
                     let result = match direction {
                         Direction::Upgrade => instance.call_upgrade(&mut store, &wit).await,

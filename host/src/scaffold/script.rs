@@ -54,7 +54,10 @@ def downgrade():
     # db.execute("DROP TABLE example")
     pass
 "#,
-        message = rev.message.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\""),
+        message = rev
+            .message
+            .replace('\\', "\\\\")
+            .replace("\"\"\"", "\\\"\\\"\\\""),
     )
 }
 
@@ -115,8 +118,14 @@ mod tests {
     fn metadata_is_written_as_literals() {
         let py = python(&rev());
         assert!(py.contains(r#"id = "0123456789ab""#), "{py}");
-        assert!(py.contains(r#"parents = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]"#), "{py}");
-        assert!(py.contains(r#"message = "it's \"quoted\" \\ and é""#), "{py}");
+        assert!(
+            py.contains(r#"parents = ["aaaaaaaaaaaa", "bbbbbbbbbbbb"]"#),
+            "{py}"
+        );
+        assert!(
+            py.contains(r#"message = "it's \"quoted\" \\ and é""#),
+            "{py}"
+        );
         assert!(py.contains(r#"branch_labels = ["auth"]"#), "{py}");
         assert!(!py.contains("depends_on"), "{py}");
         let js = javascript(&rev());
