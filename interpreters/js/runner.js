@@ -127,7 +127,14 @@ function failure(script, e) {
   return { message, line: lineOf(e, script.path) };
 }
 
+// Exports of the scripts this instance has loaded. An instance serves one
+// call (the host checks `info` and runs `upgrade` in the same one), so the
+// module body runs once per call.
+const loaded = new Map();
+
 function load(script) {
+  const key = `${script.path}\0${script.source}`;
+  if (loaded.has(key)) return loaded.get(key);
   const module = { exports: {} };
   try {
     const body = `${HEADER}${script.source}\n})\n//# sourceURL=${script.path}`;
@@ -136,6 +143,7 @@ function load(script) {
   } catch (e) {
     throw failure(script, e);
   }
+  loaded.set(key, module.exports);
   return module.exports;
 }
 

@@ -59,13 +59,23 @@ def _complaint(message):
     return Err(scripts.ScriptError(message, None))
 
 
+# Namespaces of the scripts this instance has loaded. An instance serves one
+# call (the host checks `info` and runs `upgrade` in the same one), so the
+# module body runs once per call.
+_loaded = {}
+
+
 def _load(script):
-    """Runs the script's module body and returns its namespace."""
+    """Runs the script's module body (once per instance); returns its namespace."""
+    key = (script.path, script.source)
+    if key in _loaded:
+        return _loaded[key]
     namespace = {"__name__": "retort_revision", "__file__": script.path}
     try:
         exec(compile(script.source, script.path, "exec"), namespace)
     except BaseException as exc:  # noqa: BLE001  every failure is the script's
         raise _failure(script, exc)
+    _loaded[key] = namespace
     return namespace
 
 

@@ -5,7 +5,7 @@
 //! (and kept in the compile cache) and runs every script of that language,
 //! so a hundred Python revisions cost one interpreter compile, not a
 //! hundred. A script's identity is the sha256 of its source text together
-//! with its interpreter's sha256: editing the script, or swapping the
+//! with its interpreter's digest: editing the script, or swapping the
 //! interpreter it ran under, is drift.
 
 use std::collections::HashMap;
@@ -88,7 +88,7 @@ impl InterpreterPaths {
 #[derive(Debug)]
 struct Interpreter {
     path: PathBuf,
-    sha256: String,
+    digest: String,
     compiled: Mutex<Option<Component>>,
 }
 
@@ -120,7 +120,7 @@ impl Interpreters {
                 lang,
                 Interpreter {
                     path: path.to_path_buf(),
-                    sha256: hex::encode(Sha256::digest(&bytes)),
+                    digest: super::ComponentKind::Interpreter.digest(&bytes),
                     compiled: Mutex::new(None),
                 },
             );
@@ -128,19 +128,20 @@ impl Interpreters {
         Ok(Interpreters { by_language })
     }
 
-    /// The sha256 of `lang`'s interpreter component (the compile cache's key).
-    pub fn sha256(&self, lang: Language) -> Option<&str> {
-        self.by_language.get(&lang).map(|i| i.sha256.as_str())
+    /// The digest (BLAKE3) of `lang`'s interpreter component: the compile
+    /// cache's key for it.
+    pub fn digest(&self, lang: Language) -> Option<&str> {
+        self.by_language.get(&lang).map(|i| i.digest.as_str())
     }
 
-    /// Every interpreter's sha256, so the compile cache keeps their artifacts.
-    pub fn hashes(&self) -> impl Iterator<Item = &str> {
-        self.by_language.values().map(|i| i.sha256.as_str())
+    /// Every interpreter's digest, so the compile cache keeps their artifacts.
+    pub fn digests(&self) -> impl Iterator<Item = &str> {
+        self.by_language.values().map(|i| i.digest.as_str())
     }
 
-    /// The identity of a script: sha256 over its interpreter's hash and its text.
+    /// The identity of a script: sha256 over its interpreter's digest and its text.
     pub fn script_sha256(&self, lang: Language, source: &[u8]) -> Option<String> {
-        let interpreter = self.sha256(lang)?;
+        let interpreter = self.digest(lang)?;
         let mut hasher = Sha256::new();
         hasher.update(b"retort-script\0");
         hasher.update(lang.name().as_bytes());
@@ -203,8 +204,8 @@ impl Interpreter {
             sandbox,
             compiled,
             &self.path,
-            &self.sha256,
-            Sandbox::check_interpreter_imports,
+            &self.digest,
+            super::ComponentKind::Interpreter,
         )?;
         *slot = Some(component.clone());
         Ok(component)
@@ -230,7 +231,7 @@ mod tests {
                 Language::Python,
                 Interpreter {
                     path: PathBuf::new(),
-                    sha256: sha.into(),
+                    digest: sha.into(),
                     compiled: Mutex::new(None),
                 },
             )]

@@ -560,6 +560,12 @@ impl Sandbox {
                         ScriptRunner::instantiate_async(&mut store, component, &self.linker)
                             .await?;
                     let wit = to_wit_script(script);
+                    if let Some(expected) = program.expected_info() {
+                        let live = instance.call_info(&mut store, &wit).await?;
+                        if let Err(message) = stale_script(script, expected, live) {
+                            return Ok(Err(message));
+                        }
+                    }
                     let result = match direction {
                         Direction::Upgrade => instance.call_upgrade(&mut store, &wit).await,
                         Direction::Downgrade => instance.call_downgrade(&mut store, &wit).await,
@@ -608,6 +614,28 @@ impl Sandbox {
         };
         (sink, outcome)
     }
+}
+
+/// Checks a script's live metadata against what the plan was made from.
+fn stale_script(
+    script: &Script,
+    expected: &RevisionInfo,
+    live: Result<types::RevisionInfo, scripts::ScriptError>,
+) -> Result<(), String> {
+    let live = live.map_err(|e| script_error(script, e))?;
+    let same = live.id == expected.id
+        && live.down_revisions == expected.down_revisions
+        && live.message == expected.message
+        && live.branch_labels == expected.branch_labels
+        && live.depends_on == expected.depends_on
+        && live.transactional == expected.transactional;
+    if same {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: the script reports other metadata than the metadata cache holds for it (the cache was edited?); nothing was run: delete the migrations directory's .retort-cache and run again",
+        script.path
+    ))
 }
 
 fn to_wit_script(script: &Script) -> scripts::Script {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use wasmtime::component::Component;
 
+use super::RevisionInfo;
+
 /// A revision script, as an interpreter receives it.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Script {
@@ -19,6 +21,7 @@ pub struct Script {
 pub struct Program {
     component: Component,
     script: Option<Arc<Script>>,
+    expected: Option<Arc<RevisionInfo>>,
 }
 
 impl std::fmt::Debug for Program {
@@ -35,6 +38,7 @@ impl Program {
         Program {
             component,
             script: None,
+            expected: None,
         }
     }
 
@@ -43,7 +47,21 @@ impl Program {
         Program {
             component: interpreter,
             script: Some(script),
+            expected: None,
         }
+    }
+
+    /// The same program, to be checked against `info` in the very instance
+    /// that runs it, rather than in an instance of its own: the check then
+    /// costs a call, not a second instantiation of a whole interpreter.
+    pub fn expecting(mut self, info: RevisionInfo) -> Program {
+        self.expected = Some(Arc::new(info));
+        self
+    }
+
+    /// The metadata the call must find the program reporting, if set.
+    pub fn expected_info(&self) -> Option<&RevisionInfo> {
+        self.expected.as_deref()
     }
 
     /// The component that is instantiated: the revision's own, or the interpreter.
