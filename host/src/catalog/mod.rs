@@ -221,7 +221,7 @@ impl Catalog {
                         sha256: sha256.clone(),
                         info: None,
                     };
-                    let (program, info) = checked(sandbox, &loading, &source)?;
+                    let (program, info) = checked(sandbox, &loading, &source, Check::Now)?;
                     let keep = program.script_source().is_some() || !compiled.has(sha256);
                     Ok((info, keep.then_some(program)))
                 })
@@ -330,7 +330,7 @@ impl Catalog {
         let compiled: Vec<Result<Option<Program>, CatalogError>> = missing
             .par_iter()
             .map(|entry| {
-                let (program, _) = checked(sandbox, &self.loading, &entry.source())?;
+                let (program, _) = checked(sandbox, &self.loading, &entry.source(), Check::Now)?;
                 Ok((!self.is_compiled(entry)).then_some(program))
             })
             .collect();
@@ -388,7 +388,7 @@ impl Catalog {
             return loaded;
         }
         let loaded = program(sandbox, &self.loading, &entry.source())?;
-        if let Some(expected) = deferred_check(&loaded, &entry.source()) {
+        if let Some(expected) = deferred_check(&entry.source(), Check::InTheCall) {
             return Ok(loaded.expecting(expected));
         }
         let live = sandbox
@@ -472,10 +472,11 @@ fn checked(
     sandbox: &Sandbox,
     loading: &Loading,
     source: &Source,
+    check: Check,
 ) -> Result<(Program, RevisionInfo), CatalogError> {
     let cache_dir = loading.cache_dir.as_deref();
     let loaded = program(sandbox, loading, source)?;
-    if let Some(expected) = deferred_check(&loaded, source) {
+    if let Some(expected) = deferred_check(source, check) {
         return Ok((loaded.expecting(expected.clone()), expected));
     }
     let live = block_on(sandbox.info(&loaded))
@@ -491,12 +492,25 @@ fn checked(
     Ok((loaded, live))
 }
 
-/// For a script whose metadata is known, the metadata to check in the
-/// instance that runs it (see [`Program::expecting`]): instantiating an
-/// interpreter costs far more than a call into it.
-fn deferred_check(program: &Program, source: &Source) -> Option<RevisionInfo> {
-    program.script_source()?;
-    source.info.clone()
+/// When a loaded revision's `info()` is checked against its metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Now, in an instance of its own: when the metadata is being read, and
+    /// when `prepare` compiles a revision (so a broken one stops the run
+    /// before it starts).
+    Now,
+    /// In the instance that runs the revision, just before `upgrade` or
+    /// `downgrade` (see [`Program::expecting`]): a call instead of a second
+    /// instantiation, which for an interpreter costs milliseconds. A
+    /// mismatch then fails the revision inside its transaction, before it
+    /// has sent a statement.
+    InTheCall,
+}
+
+/// The metadata to check in the call, when the check is deferred and the
+/// metadata is known.
+fn deferred_check(source: &Source, check: Check) -> Option<RevisionInfo> {
+    (check == Check::InTheCall).then(|| source.info.clone())?
 }
 
 /// The metadata cache disagreed with a component: it is cleared.

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use super::{CatalogError, Loading, Source, checked};
+use super::{CatalogError, Check, Loading, Source, checked};
 use crate::sandbox::{Program, Sandbox};
 
 /// How many components may be loaded (or loading) ahead of the runner.
@@ -150,7 +150,8 @@ impl Loader {
                 state.next - 1
             };
             let source = &self.sources[index];
-            let result = checked(&self.sandbox, &self.loading, source).map(|(program, _)| program);
+            let result = checked(&self.sandbox, &self.loading, source, Check::InTheCall)
+                .map(|(program, _)| program);
             self.shared.lock().loaded.insert(index, result);
             self.shared.changed.notify_all();
         }

@@ -547,6 +547,12 @@ impl Sandbox {
                     let instance =
                         bindings::Revision::instantiate_async(&mut store, component, &self.linker)
                             .await?;
+                    if let Some(expected) = program.expected_info() {
+                        let live = instance.call_info(&mut store).await?;
+                        if let Err(message) = stale_metadata(revision, expected, &live) {
+                            return Ok(Err(message));
+                        }
+                    }
                     match direction {
                         Direction::Upgrade => instance.call_upgrade(&mut store).await,
                         Direction::Downgrade => instance.call_downgrade(&mut store).await,
@@ -561,8 +567,13 @@ impl Sandbox {
                             .await?;
                     let wit = to_wit_script(script);
                     if let Some(expected) = program.expected_info() {
-                        let live = instance.call_info(&mut store, &wit).await?;
-                        if let Err(message) = stale_script(script, expected, live) {
+                        let live = instance
+                            .call_info(&mut store, &wit)
+                            .await?
+                            .map_err(|e| script_error(script, e));
+                        if let Err(message) =
+                            live.and_then(|live| stale_metadata(&script.path, expected, &live))
+                        {
                             return Ok(Err(message));
                         }
                     }
@@ -616,13 +627,13 @@ impl Sandbox {
     }
 }
 
-/// Checks a script's live metadata against what the plan was made from.
-fn stale_script(
-    script: &Script,
+/// Checks the live metadata of revision `name` (its id, or its script's
+/// file) against what the plan was made from.
+fn stale_metadata(
+    name: &str,
     expected: &RevisionInfo,
-    live: Result<types::RevisionInfo, scripts::ScriptError>,
+    live: &types::RevisionInfo,
 ) -> Result<(), String> {
-    let live = live.map_err(|e| script_error(script, e))?;
     let same = live.id == expected.id
         && live.down_revisions == expected.down_revisions
         && live.message == expected.message
@@ -633,8 +644,7 @@ fn stale_script(
         return Ok(());
     }
     Err(format!(
-        "{}: the script reports other metadata than the metadata cache holds for it (the cache was edited?); nothing was run: delete the migrations directory's .retort-cache and run again",
-        script.path
+        "{name}: the revision reports other metadata than the metadata cache holds for it (the cache was edited?); nothing was run: delete the migrations directory's .retort-cache and run again"
     ))
 }
 

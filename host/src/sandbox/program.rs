@@ -53,7 +53,8 @@ impl Program {
 
     /// The same program, to be checked against `info` in the very instance
     /// that runs it, rather than in an instance of its own: the check then
-    /// costs a call, not a second instantiation of a whole interpreter.
+    /// costs a call, not a second instantiation (of a whole interpreter,
+    /// for a script).
     pub fn expecting(mut self, info: RevisionInfo) -> Program {
         self.expected = Some(Arc::new(info));
         self

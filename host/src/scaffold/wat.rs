@@ -245,4 +245,53 @@ mod tests {
         assert_eq!(info.depends_on, rev.depends_on);
         assert!(info.transactional);
     }
+
+    #[tokio::test]
+    async fn metadata_checked_in_the_call_must_match_or_nothing_runs() {
+        use crate::dialect::Dialect;
+        use crate::graph::Direction;
+        use crate::sandbox::{CallResult, Program, Rules};
+        use crate::sink::{Recorder, Sink};
+
+        let rev = NewRevision {
+            id: "0a1b2c3d4e5f".into(),
+            message: "checked in the call".into(),
+            down_revisions: vec![],
+            branch_labels: vec![],
+            depends_on: vec![],
+            lang: Lang::Wat,
+        };
+        let sandbox = Sandbox::new().unwrap();
+        let component = sandbox.compile(component(&rev).as_bytes()).unwrap();
+        let program = Program::component(component);
+        let mut info = sandbox.info(&program).await.unwrap();
+        let call = |program: Program| {
+            let sandbox = sandbox.clone();
+            async move {
+                let sink = Sink::Offline(Recorder::new(Dialect::Sqlite));
+                let (_, outcome) = sandbox
+                    .call(
+                        &program,
+                        Direction::Upgrade,
+                        sink,
+                        "0a1b2c3d4e5f",
+                        &Rules::default(),
+                    )
+                    .await;
+                outcome.result
+            }
+        };
+        assert_eq!(
+            call(program.clone().expecting(info.clone())).await,
+            CallResult::Completed
+        );
+        info.message = "what a forged cache says".into();
+        match call(program.expecting(info)).await {
+            CallResult::Returned(message) => assert!(
+                message.contains("0a1b2c3d4e5f: the revision reports other metadata than the metadata cache holds"),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }
