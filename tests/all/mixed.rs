@@ -105,15 +105,22 @@ async fn a_wat_revision_reports_a_database_error_and_rolls_back() {
     assert_eq!(version_ids(&s.db("app.db")), [MIXED_IDS[0]]);
 }
 
-#[test]
-fn a_scaffolded_wat_revision_applies_as_it_is() {
+/// The mixed chain in a project with a retort.toml that names its
+/// migrations and revisions directories, for `retort revision`.
+pub(crate) fn scaffolding_project() -> Scratch {
     let s = Scratch::new(&MIXED_CHAIN);
-    let cwd = s.dir.path();
     std::fs::write(
-        cwd.join("retort.toml"),
+        s.dir.path().join("retort.toml"),
         "database_url = \"sqlite:app.db\"\nmigrations = \"migrations\"\nrevisions = \"revisions\"\n",
     )
     .unwrap();
+    s
+}
+
+#[test]
+fn a_scaffolded_wat_revision_applies_as_it_is() {
+    let s = scaffolding_project();
+    let cwd = s.dir.path();
     let out = retort(
         cwd,
         &["revision", "--lang", "wat", "-m", "hand-written \"by\" me"],

@@ -7,6 +7,7 @@ use retort::{Project, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS, PYTHON_INTERPRETER};
 
 use crate::common::{Scratch, quiet, retort, sqlite3, text, version_ids};
+use crate::mixed::scaffolding_project;
 
 /// Writes `text` as the revision script `name` into the project, with its
 /// interpreter in place.
@@ -371,13 +372,8 @@ async fn one_interpreter_compile_serves_every_script() {
 
 #[test]
 fn scaffolded_python_and_javascript_revisions_apply() {
-    let s = Scratch::new(&MIXED_CHAIN);
+    let s = scaffolding_project();
     let cwd = s.dir.path();
-    std::fs::write(
-        cwd.join("retort.toml"),
-        "database_url = \"sqlite:app.db\"\nmigrations = \"migrations\"\nrevisions = \"revisions\"\n",
-    )
-    .unwrap();
     let mut ids = Vec::new();
     for (lang, ext) in [("python", "py"), ("js", "js")] {
         let out = retort(
