@@ -1,6 +1,7 @@
 //! The migrations directory: every `*.wasm` (or `*.wat`) component and every
-//! `*.py` / `*.js` script ([`interpreters`]) in it, hashed, and its `info()` read from the metadata cache ([`cache`]) or, on a miss,
-//! from the compiled component. Components are compiled only when a plan
+//! `*.py` / `*.js` script ([`interpreters`]) in it, hashed, and its `info()`
+//! read from the metadata cache ([`cache`]) or, on a miss, from the compiled
+//! component. Components are compiled only when a plan
 //! runs them ([`Catalog::prepare`]), so `history`, `heads` and planning never
 //! compile anything once the cache is warm; compiled code is kept in the
 //! compile cache ([`compile_cache`]) and loaded a few steps ahead of the
@@ -369,9 +370,10 @@ impl Catalog {
 
     /// The compiled program of revision `id`, for the runner: kept in
     /// memory, loaded ahead by [`Catalog::prepare`], or else loaded now. A
-    /// damaged cached artifact is compiled again; the component's imports and
-    /// `info()` are checked either way.
-    pub async fn program(&self, sandbox: &Sandbox, id: &str) -> Result<Program, CatalogError> {
+    /// damaged cached artifact is compiled again; the component's imports are
+    /// checked either way, and its `info()` in the call that runs it
+    /// ([`Program::expecting`]).
+    pub fn program(&self, sandbox: &Sandbox, id: &str) -> Result<Program, CatalogError> {
         let entry = self
             .get(id)
             .ok_or_else(|| invalid(&self.dir, format!("no component provides revision {id}")))?;
@@ -388,17 +390,7 @@ impl Catalog {
             return loaded;
         }
         let loaded = program(sandbox, &self.loading, &entry.source())?;
-        if let Some(expected) = deferred_check(&entry.source(), Check::InTheCall) {
-            return Ok(loaded.expecting(expected));
-        }
-        let live = sandbox
-            .info(&loaded)
-            .await
-            .map_err(|reason| invalid(&entry.path, reason))?;
-        if live != entry.info {
-            return Err(stale(self.loading.cache_dir.as_deref(), &entry.source()));
-        }
-        Ok(loaded)
+        Ok(loaded.expecting(entry.info.clone()))
     }
 
     /// The directory the revisions came from.

@@ -462,16 +462,12 @@ impl<'a> Runner<'a> {
         };
         // Loaded ahead by Catalog::prepare; fetched before BEGIN so that a
         // component that cannot be loaded leaves nothing to roll back.
-        let program = self
-            .catalog
-            .program(self.sandbox, step.id)
-            .await
-            .map_err(|e| {
-                bookkeeping(
-                    "loading the compiled component",
-                    DbError::host(e.to_string()),
-                )
-            })?;
+        let program = self.catalog.program(self.sandbox, step.id).map_err(|e| {
+            bookkeeping(
+                "loading the compiled component",
+                DbError::host(e.to_string()),
+            )
+        })?;
         let sink = self.sink();
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();

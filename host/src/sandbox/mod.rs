@@ -7,6 +7,7 @@
 mod bindings;
 mod compiler;
 mod imports;
+mod instance;
 pub mod limits;
 pub mod policy;
 mod pool;
@@ -28,8 +29,8 @@ pub use limits::{Exhausted, Limits, LimitsSpec};
 pub use policy::{Policy, PolicySpec, PolicyViolation};
 pub use program::{Program, Script};
 
-use bindings::script_runner::ScriptRunner;
 use bindings::script_runner::retort::migration::scripts;
+use instance::Instance;
 
 /// What one revision may do: its budgets and, optionally, a SQL policy.
 #[derive(Debug, Clone, Default)]
@@ -498,38 +499,16 @@ impl Sandbox {
         };
         let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);
-        let component = program.compiled();
-        let info = match program.script_source() {
-            None => {
-                let instance =
-                    bindings::Revision::instantiate_async(&mut store, component, &self.linker)
-                        .await
-                        .map_err(fail)?;
-                instance.call_info(&mut store).await.map_err(fail)?
-            }
-            Some(script) => {
-                let instance = ScriptRunner::instantiate_async(&mut store, component, &self.linker)
-                    .await
-                    .map_err(fail)?;
-                instance
-                    .call_info(&mut store, &to_wit_script(script))
-                    .await
-                    .map_err(fail)?
-                    .map_err(|e| script_error(script, e))?
-            }
-        };
-        Ok(RevisionInfo {
-            id: info.id,
-            down_revisions: info.down_revisions,
-            message: info.message,
-            branch_labels: info.branch_labels,
-            depends_on: info.depends_on,
-            transactional: info.transactional,
-        })
+        let instance = Instance::new(&mut store, program, &self.linker)
+            .await
+            .map_err(fail)?;
+        instance.info(&mut store).await.map_err(fail)?
     }
 
     /// Runs `upgrade` or `downgrade` in a fresh store, sending statements to
-    /// `sink`, and hands the sink back with what the call produced.
+    /// `sink`, and hands the sink back with what the call produced. A program
+    /// [expecting](Program::expecting) metadata is first checked against it
+    /// in the same instance; if it differs, nothing runs.
     pub async fn call(
         &self,
         program: &Program,
@@ -540,52 +519,21 @@ impl Sandbox {
     ) -> (Sink, Outcome) {
         let started = Instant::now();
         let (mut store, stderr) = self.store(Some(sink), rules);
-        let component = program.compiled();
-        let result = match program.script_source() {
-            None => {
-                async {
-                    let instance =
-                        bindings::Revision::instantiate_async(&mut store, component, &self.linker)
-                            .await?;
-                    if let Some(expected) = program.expected_info() {
-                        let live = instance.call_info(&mut store).await?;
-                        if let Err(message) = stale_metadata(revision, expected, &live) {
-                            return Ok(Err(message));
-                        }
-                    }
-                    match direction {
-                        Direction::Upgrade => instance.call_upgrade(&mut store).await,
-                        Direction::Downgrade => instance.call_downgrade(&mut store).await,
-                    }
+        let result = async {
+            let instance = Instance::new(&mut store, program, &self.linker).await?;
+            if let Some(expected) = program.expected_info() {
+                let name = program.script_source().map_or(revision, |s| &s.path);
+                let checked = instance
+                    .info(&mut store)
+                    .await?
+                    .and_then(|live| stale_metadata(name, expected, &live));
+                if let Err(message) = checked {
+                    return Ok(Err(message));
                 }
-                .await
             }
-            Some(script) => {
-                async {
-                    let instance =
-                        ScriptRunner::instantiate_async(&mut store, component, &self.linker)
-                            .await?;
-                    let wit = to_wit_script(script);
-                    if let Some(expected) = program.expected_info() {
-                        let live = instance
-                            .call_info(&mut store, &wit)
-                            .await?
-                            .map_err(|e| script_error(script, e));
-                        if let Err(message) =
-                            live.and_then(|live| stale_metadata(&script.path, expected, &live))
-                        {
-                            return Ok(Err(message));
-                        }
-                    }
-                    let result = match direction {
-                        Direction::Upgrade => instance.call_upgrade(&mut store, &wit).await,
-                        Direction::Downgrade => instance.call_downgrade(&mut store, &wit).await,
-                    };
-                    result.map(|r| r.map_err(|e| script_error(script, e)))
-                }
-                .await
-            }
-        };
+            instance.run(&mut store, direction).await
+        }
+        .await;
         let elapsed = started.elapsed();
         let stderr_full = stderr.contents().len() >= stderr_capacity(rules);
         let state = store.into_data();
@@ -629,38 +577,13 @@ impl Sandbox {
 
 /// Checks the live metadata of revision `name` (its id, or its script's
 /// file) against what the plan was made from.
-fn stale_metadata(
-    name: &str,
-    expected: &RevisionInfo,
-    live: &types::RevisionInfo,
-) -> Result<(), String> {
-    let same = live.id == expected.id
-        && live.down_revisions == expected.down_revisions
-        && live.message == expected.message
-        && live.branch_labels == expected.branch_labels
-        && live.depends_on == expected.depends_on
-        && live.transactional == expected.transactional;
-    if same {
+fn stale_metadata(name: &str, expected: &RevisionInfo, live: &RevisionInfo) -> Result<(), String> {
+    if live == expected {
         return Ok(());
     }
     Err(format!(
         "{name}: the revision reports other metadata than the metadata cache holds for it (the cache was edited?); nothing was run: delete the migrations directory's .retort-cache and run again"
     ))
-}
-
-fn to_wit_script(script: &Script) -> scripts::Script {
-    scripts::Script {
-        path: script.path.clone(),
-        source: script.source.clone(),
-    }
-}
-
-/// A script's exception as one line: `file:line: message`.
-fn script_error(script: &Script, error: scripts::ScriptError) -> String {
-    match error.line {
-        Some(line) => format!("{}:{line}: {}", script.path, error.message),
-        None => format!("{}: {}", script.path, error.message),
-    }
 }
 
 fn stderr_capacity(rules: &Rules) -> usize {
