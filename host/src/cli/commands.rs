@@ -399,24 +399,21 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         made.dir.display()
     ));
     let migrations = project.config().migrations.display();
-    match made.dir.extension().and_then(|e| e.to_str()) {
-        Some("wat") => {
-            out(&format!(
-                "  no build step: copy it into {migrations} (Retort compiles .wat files as they are)"
-            ));
-            return Ok(());
-        }
-        Some(ext @ ("py" | "js")) => {
-            let lang = crate::Language::of(&made.dir).expect("a script extension");
-            let interpreter = project.config().interpreters.get(lang);
-            out(&format!(
-                "  no build step: copy it into {migrations}; Retort runs .{ext} revisions in its {} interpreter component ({})",
-                lang.name(),
-                interpreter.map_or_else(|| "not configured".into(), |p| p.display().to_string())
-            ));
-            return Ok(());
-        }
-        _ => {}
+    if let Some(lang) = crate::Language::of(&made.dir) {
+        let interpreter = project.config().interpreters.get(lang);
+        out(&format!(
+            "  no build step: copy it into {migrations}; Retort runs .{} revisions in its {} interpreter component ({})",
+            made.dir.extension().unwrap_or_default().display(),
+            lang.name(),
+            interpreter.map_or_else(|| "not configured".into(), |p| p.display().to_string())
+        ));
+        return Ok(());
+    }
+    if made.dir.extension().is_some_and(|e| e == "wat") {
+        out(&format!(
+            "  no build step: copy it into {migrations} (Retort compiles .wat files as they are)"
+        ));
+        return Ok(());
     }
     out(&format!(
         "  build: cargo build --release --target wasm32-wasip2 --manifest-path {}",
