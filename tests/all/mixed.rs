@@ -6,7 +6,7 @@ use retort::{Dialect, Direction, Overrides, Range, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS};
 
 use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
-use crate::servers::{Server, TestDb, on_each_server};
+use crate::servers::{TestDb, on_each_server};
 
 const DATA: &str = "SELECT id, body, author_id FROM notes ORDER BY id; \
                     SELECT id, note_id, name FROM tags ORDER BY id; \
@@ -167,34 +167,18 @@ async fn mixed_online_equals_offline_on_a_server(online: TestDb) {
     assert!(data.contains("welcome"), "{data}");
     assert!(data.contains("Ada O'Brien"), "{data}");
 
-    let dialect = match online.server {
-        Server::Postgres => Dialect::Postgres,
-        Server::Mariadb => Dialect::Mysql,
-    };
     let offline = TestDb::create(online.server).expect("the server is up");
-    let up = project
-        .script(
-            Direction::Upgrade,
-            &"heads".parse().unwrap(),
-            dialect,
-            &mut quiet(),
-        )
-        .await
-        .unwrap();
+    let up = online
+        .script_of(&project, Direction::Upgrade, "heads")
+        .await;
     offline.apply(&up);
     assert_eq!(offline.schema(), online.schema());
     assert_eq!(offline.version_ids(), online.version_ids());
     assert_eq!(offline.sql(SERVER_DATA), data);
 
-    let down = project
-        .script(
-            Direction::Downgrade,
-            &"heads:base".parse().unwrap(),
-            dialect,
-            &mut quiet(),
-        )
-        .await
-        .unwrap();
+    let down = online
+        .script_of(&project, Direction::Downgrade, "heads:base")
+        .await;
     offline.apply(&down);
     project
         .downgrade(&Target::Base, &mut quiet())

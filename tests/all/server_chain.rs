@@ -10,13 +10,6 @@ use crate::servers::{Server, TestDb, on_each_server};
 const DATA: &str = "SELECT id, email, name, is_admin, slug FROM users ORDER BY id;\n\
                     SELECT id, user_id, title, body, published_at FROM posts ORDER BY id;";
 
-fn dialect(server: Server) -> Dialect {
-    match server {
-        Server::Postgres => Dialect::Postgres,
-        Server::Mariadb => Dialect::Mysql,
-    }
-}
-
 async fn online_equals_offline(online: TestDb) {
     let s = Scratch::new(&EXAMPLE_CHAIN);
     let project = s.project_at(&online.url, Overrides::default()).await;
@@ -28,30 +21,18 @@ async fn online_equals_offline(online: TestDb) {
     assert!(data.contains("zoë-\"zed\"-park"), "{data}");
 
     let offline = TestDb::create(online.server).expect("the server is up");
-    let script = project
-        .script(
-            Direction::Upgrade,
-            &"heads".parse().unwrap(),
-            dialect(online.server),
-            &mut quiet(),
-        )
-        .await
-        .unwrap();
+    let script = online
+        .script_of(&project, Direction::Upgrade, "heads")
+        .await;
     offline.apply(&script);
     assert_eq!(offline.schema(), online.schema());
     assert_eq!(offline.version_ids(), online.version_ids());
     assert_eq!(offline.sql(DATA), data);
 
     // And back down: both end with nothing but an empty version table.
-    let down = project
-        .script(
-            Direction::Downgrade,
-            &"heads:base".parse().unwrap(),
-            dialect(online.server),
-            &mut quiet(),
-        )
-        .await
-        .unwrap();
+    let down = online
+        .script_of(&project, Direction::Downgrade, "heads:base")
+        .await;
     offline.apply(&down);
     project
         .downgrade(&Target::Base, &mut quiet())
@@ -69,15 +50,9 @@ async fn values_survive_the_script(online: TestDb) {
     let project = s.project_at(&online.url, Overrides::default()).await;
     project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
     let offline = TestDb::create(online.server).expect("the server is up");
-    let script = project
-        .script(
-            Direction::Upgrade,
-            &"heads".parse().unwrap(),
-            dialect(online.server),
-            &mut quiet(),
-        )
-        .await
-        .unwrap();
+    let script = online
+        .script_of(&project, Direction::Upgrade, "heads")
+        .await;
     offline.apply(&script);
     let values = match online.server {
         Server::Postgres => {

@@ -19,6 +19,14 @@ pub enum Server {
 }
 
 impl Server {
+    /// The SQL dialect Retort speaks to this server.
+    pub fn dialect(self) -> retort::Dialect {
+        match self {
+            Server::Postgres => retort::Dialect::Postgres,
+            Server::Mariadb => retort::Dialect::Mysql,
+        }
+    }
+
     fn client(self, database: Option<&str>) -> Command {
         match self {
             Server::Postgres => {
@@ -78,6 +86,25 @@ pub struct TestDb {
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 impl TestDb {
+    /// `project`'s offline script for `range` (`heads`, `heads:base`, …) in
+    /// this server's dialect.
+    pub async fn script_of(
+        &self,
+        project: &retort::Project,
+        direction: retort::Direction,
+        range: &str,
+    ) -> String {
+        project
+            .script(
+                direction,
+                &range.parse().expect("a valid range"),
+                self.server.dialect(),
+                &mut crate::common::quiet(),
+            )
+            .await
+            .expect("the offline script renders")
+    }
+
     /// Creates a database, or returns `None` (after saying so loudly) when
     /// the server is down and servers are not required.
     pub fn create(server: Server) -> Option<TestDb> {
