@@ -91,6 +91,16 @@ impl Scratch {
         Project::open(config).await.expect("project opens")
     }
 
+    /// The project's offline SQLite script for `range` (`heads`, `base:heads`, …).
+    pub async fn sqlite_script(&self, direction: retort::Direction, range: &str) -> String {
+        let range: retort::Range = range.parse().expect("a valid range");
+        self.project()
+            .await
+            .script(direction, &range, retort::Dialect::Sqlite, &mut quiet())
+            .await
+            .expect("the offline script renders")
+    }
+
     /// Runs `sql` on the default database with the sqlite3 CLI.
     pub fn sql(&self, sql: &str) -> String {
         sqlite3(&self.db("app.db"), sql)

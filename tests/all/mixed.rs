@@ -2,7 +2,7 @@
 //! and JavaScript in one chain, online and offline alike; script revisions'
 //! failures, scaffolds and identity.
 
-use retort::{Dialect, Direction, Overrides, Range, Target};
+use retort::{Direction, Overrides, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS};
 
 use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
@@ -25,15 +25,6 @@ fn sorted_ids() -> Vec<String> {
     ids
 }
 
-async fn script(s: &Scratch, direction: Direction, range: &str) -> String {
-    let range: Range = range.parse().unwrap();
-    s.project()
-        .await
-        .script(direction, &range, Dialect::Sqlite, &mut quiet())
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn the_mixed_chain_online_equals_offline() {
     let s = Scratch::new(&MIXED_CHAIN);
@@ -50,7 +41,7 @@ async fn the_mixed_chain_online_equals_offline() {
         "every language's bound parameters arrive as written"
     );
 
-    let sql = script(&s, Direction::Upgrade, "heads").await;
+    let sql = s.sqlite_script(Direction::Upgrade, "heads").await;
     let offline = s.db("offline.db");
     sqlite3_script(&offline, &sql);
     assert_eq!(schema(&offline), schema(&online));
@@ -69,8 +60,8 @@ async fn the_mixed_chain_online_equals_offline() {
 #[tokio::test]
 async fn the_mixed_chain_downgrades_online_and_offline_alike() {
     let s = Scratch::new(&MIXED_CHAIN);
-    let up = script(&s, Direction::Upgrade, "base:heads").await;
-    let down = script(&s, Direction::Downgrade, "heads:base").await;
+    let up = s.sqlite_script(Direction::Upgrade, "base:heads").await;
+    let down = s.sqlite_script(Direction::Downgrade, "heads:base").await;
     let offline = s.db("offline.db");
     sqlite3_script(&offline, &up);
     sqlite3_script(&offline, &down);

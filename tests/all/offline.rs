@@ -9,15 +9,6 @@ use crate::common::{Scratch, quiet, schema, sqlite3, sqlite3_script, version_ids
 const DATA: &str = "SELECT id, email, name, is_admin, slug FROM users ORDER BY id; \
                     SELECT id, user_id, title, body, published_at FROM posts ORDER BY id;";
 
-async fn script(s: &Scratch, direction: Direction, range: &str) -> String {
-    let range: Range = range.parse().unwrap();
-    s.project()
-        .await
-        .script(direction, &range, Dialect::Sqlite, &mut quiet())
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn online_and_offline_upgrades_build_the_same_database() {
     let s = Scratch::new(&EXAMPLE_CHAIN);
@@ -28,7 +19,7 @@ async fn online_and_offline_upgrades_build_the_same_database() {
         .unwrap();
     let online = s.db("app.db");
 
-    let sql = script(&s, Direction::Upgrade, "heads").await;
+    let sql = s.sqlite_script(Direction::Upgrade, "heads").await;
     let offline = s.db("offline.db");
     sqlite3_script(&offline, &sql);
 
@@ -58,7 +49,9 @@ async fn offline_ranges_start_where_the_database_is() {
         .upgrade(&"7c2e5b8a4d10".parse().unwrap(), &mut quiet())
         .await
         .unwrap();
-    let rest = script(&s, Direction::Upgrade, "7c2e5b8a4d10:heads").await;
+    let rest = s
+        .sqlite_script(Direction::Upgrade, "7c2e5b8a4d10:heads")
+        .await;
     assert!(!rest.contains("CREATE TABLE users"), "{rest}");
     sqlite3_script(&s.db("app.db"), &rest);
     assert_eq!(version_ids(&s.db("app.db")), EXAMPLE_IDS);
@@ -80,8 +73,8 @@ async fn offline_ranges_start_where_the_database_is() {
 #[tokio::test]
 async fn offline_downgrade_matches_online_downgrade() {
     let s = Scratch::new(&EXAMPLE_CHAIN);
-    let up = script(&s, Direction::Upgrade, "base:heads").await;
-    let down = script(&s, Direction::Downgrade, "heads:base").await;
+    let up = s.sqlite_script(Direction::Upgrade, "base:heads").await;
+    let down = s.sqlite_script(Direction::Downgrade, "heads:base").await;
     let offline = s.db("offline.db");
     sqlite3_script(&offline, &up);
     sqlite3_script(&offline, &down);
@@ -120,7 +113,7 @@ async fn every_kind_of_value_survives_the_script_unchanged() {
         .upgrade(&Target::Heads, &mut quiet())
         .await
         .unwrap();
-    let sql = script(&s, Direction::Upgrade, "heads").await;
+    let sql = s.sqlite_script(Direction::Upgrade, "heads").await;
     let offline = s.db("offline.db");
     sqlite3_script(&offline, &sql);
 
