@@ -335,7 +335,12 @@ impl Config {
     pub fn rules_for(&self, id: &str) -> crate::sandbox::Rules {
         let limits = self.limits.for_revision(id).unwrap_or_default();
         let policy = self.policy.as_ref().and_then(|p| p.for_revision(id).ok());
-        crate::sandbox::Rules { limits, policy }
+        let guard = crate::sandbox::Guard::new(&self.version_table.host_tables());
+        crate::sandbox::Rules {
+            limits,
+            policy,
+            guard,
+        }
     }
 
     /// The database URL, or the error saying how to give one.

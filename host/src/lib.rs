@@ -29,6 +29,7 @@ mod dialect;
 mod error;
 mod graph;
 mod init;
+mod printable;
 mod project;
 mod runner;
 mod sandbox;

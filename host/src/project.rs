@@ -281,9 +281,10 @@ impl Project {
                 self.plan(direction, &applied, target)
             })
             .await;
+        // `locked` has released the lock if it failed.
         let plan = match plan {
             Ok(plan) => plan,
-            Err(e) => return self.release(sink, Err(e)).await,
+            Err(e) => return (sink, Err(e)),
         };
         if let Err(e) = self.catalog.prepare(&self.sandbox, &plan.steps).await {
             return self.release(sink, Err(e.into())).await;
@@ -345,7 +346,9 @@ impl Project {
         mut sink: Sink,
         result: Result<T, Error>,
     ) -> (Sink, Result<T, Error>) {
-        if self.config.lock && !sink.is_broken() {
+        // The lock has a connection (or a file) of its own: released even
+        // when the run's connection was lost.
+        if self.config.lock {
             sink.unlock(self.config.version_table.name()).await;
         }
         (sink, result)
@@ -487,7 +490,7 @@ impl Project {
         let plan = self.plan(direction, &assumed, &range.to)?;
         self.catalog.prepare(&self.sandbox, &plan.steps).await?;
         let table = &self.config.version_table;
-        let mut recorder = Recorder::new(dialect);
+        let mut recorder = Recorder::new(dialect).with_host_schema(self.config.schema.as_deref());
         recorder.comment(&format!(
             "Retort offline script: {direction} {range} ({dialect}); {} step(s).\nReview it, then apply it with your database's own client.",
             plan.steps.len()

@@ -19,6 +19,23 @@ pub enum Value {
     Blob(Vec<u8>),
 }
 
+/// What one row costs the host besides its values (its vector and the
+/// guest's list of them), for result budgets.
+pub const ROW_OVERHEAD: usize = 64;
+
+impl Value {
+    /// The bytes this value takes as the host holds it, roughly: its text or
+    /// bytes plus a fixed cost. What budgets on parameters and rows count.
+    pub fn size(&self) -> usize {
+        const FIXED: usize = 32;
+        match self {
+            Value::Text(s) => FIXED + s.len(),
+            Value::Blob(b) => FIXED + b.len(),
+            _ => FIXED,
+        }
+    }
+}
+
 impl fmt::Display for Value {
     /// A short, human-readable form for error messages (not a SQL literal).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

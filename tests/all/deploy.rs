@@ -540,7 +540,7 @@ fn a_rehearsal_refuses_transaction_control(s: &Scratch, url: &str, tables: &dyn 
         failed["error"]
             .as_str()
             .unwrap()
-            .contains("a dry run cannot rehearse `COMMIT`"),
+            .contains("retort refused `COMMIT`: a revision may not commit the transaction"),
         "{failed}"
     );
     assert_eq!(tables(), before, "the dry run committed something");

@@ -10,6 +10,7 @@ mod deploy;
 mod failures;
 mod fanout;
 mod fuzz;
+mod host_wall;
 mod hostile;
 mod integrity;
 mod locking;

@@ -1,21 +1,25 @@
 //! The compile cache: each component's native code, compiled once and kept
 //! beside the metadata cache, in
-//! `<cache dir>/compiled/<engine>/<component sha256>.<artifact blake3>.cwasm`.
+//! `<cache dir>/compiled/<engine>/<component sha256>.<mac>.cwasm`.
 //!
 //! `<engine>` is a digest of the compiler's name and wasmtime's compatibility
 //! hash for this engine (its version, the target, the compiler's settings), so an artifact
 //! compiled by another Retort build or another machine is never looked at;
 //! directories of other engines are removed when the catalog prunes.
 //!
-//! Loading native code is `unsafe` in wasmtime: a tampered or damaged file
+//! Loading native code is `unsafe` in wasmtime: a planted or damaged file
 //! would run as machine code, outside the sandbox. So nothing is loaded
-//! unverified:
-//! - the file's name carries the BLAKE3 digest of its own bytes; a file is
-//!   read and hashed before it is loaded, and one whose bytes do not match
-//!   its name (torn, truncated, bit-rotted, edited) is deleted and compiled
-//!   again. BLAKE3 rather than sha256 because a warm run hashes every
-//!   artifact it loads (~200 KB each) and BLAKE3 does it about three times
-//!   faster; the component itself is still identified by its sha256;
+//! unauthenticated:
+//! - `<mac>` is keyed BLAKE3, under this machine's secret key
+//!   ([`machine_key`](super::machine_key)), over the component's sha256 and
+//!   the artifact's bytes. Only this machine's Retort can name a file so that
+//!   it loads, and only for the component it was compiled from: a file
+//!   planted in a migrations directory (by a third-party source, a pull
+//!   request), another component's artifact renamed, an artifact from
+//!   another machine, a torn or edited file: each fails its MAC and is
+//!   deleted and compiled again. Without a machine key nothing is cached;
+//! - the file is read into memory once, and the bytes that were checked are
+//!   the bytes that are loaded (no second read that could see other bytes);
 //! - wasmtime itself checks the artifact's header (its version and engine
 //!   settings) and refuses a foreign one, which is then deleted as well;
 //! - names are content-addressed and files appear only by `rename` of a
@@ -23,10 +27,8 @@
 //!   write the same bytes under the same name, and a reader never sees a
 //!   partial file under a final name.
 //!
-//! The digest guards against damage, not against someone who can write to the
-//! cache directory: they could as well rewrite the `retort` binary or the
-//! migrations themselves. Keep the cache where the migrations are (the
-//! default) or somewhere no less protected.
+//! Precompiled code therefore cannot be shipped with migrations: it is only
+//! ever valid on the machine that compiled it.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -37,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use wasmtime::component::Component;
 
+use super::machine_key::{self, Key};
 use crate::sandbox::Sandbox;
 
 /// The subdirectory of the cache directory that holds compiled artifacts.
@@ -49,6 +52,8 @@ const EXTENSION: &str = "cwasm";
 pub struct CompileCache {
     /// `<cache dir>/compiled/<engine>`; `None` when there is no cache.
     dir: Option<PathBuf>,
+    /// This machine's key; present whenever `dir` is.
+    key: Option<&'static Key>,
     /// Artifact file names by component sha256: listed when opened, and
     /// added to as artifacts are written.
     index: Mutex<HashMap<String, Vec<String>>>,
@@ -81,6 +86,13 @@ impl CompileCache {
         let Some(cache_dir) = cache_dir else {
             return CompileCache::default();
         };
+        let key = match machine_key::machine_key() {
+            Ok(key) => key,
+            Err(reason) => {
+                tracing::warn!("compiled components are not cached: {reason}");
+                return CompileCache::default();
+            }
+        };
         let dir = cache_dir.join(DIR).join(engine_key(sandbox));
         let mut index: HashMap<String, Vec<String>> = HashMap::new();
         if let Ok(listing) = std::fs::read_dir(&dir) {
@@ -95,6 +107,7 @@ impl CompileCache {
         }
         CompileCache {
             dir: Some(dir),
+            key: Some(key),
             index: Mutex::new(index),
             ..CompileCache::default()
         }
@@ -146,10 +159,10 @@ impl CompileCache {
     /// Loads the first artifact of `sha256` that passes every check;
     /// deletes those that do not.
     fn load(&self, sandbox: &Sandbox, sha256: &str) -> Option<Component> {
-        let dir = self.dir.as_ref()?;
+        let (dir, key) = (self.dir.as_ref()?, self.key?);
         for name in self.names(sha256)? {
             let path = dir.join(&name);
-            match verify_and_load(sandbox, &path, &name) {
+            match verify_and_load(sandbox, key, sha256, &path, &name) {
                 Ok(component) => return Some(component),
                 Err(reason) => {
                     tracing::info!(
@@ -170,10 +183,13 @@ impl CompileCache {
     /// Writes an artifact: to a temporary file, renamed into place. Failing
     /// to write is logged (once) and never fatal.
     fn write(&self, sha256: &str, artifact: &[u8]) {
-        let Some(dir) = &self.dir else {
+        let (Some(dir), Some(key)) = (&self.dir, self.key) else {
             return;
         };
-        let name = format!("{sha256}.{}.{EXTENSION}", blake3::hash(artifact).to_hex());
+        let name = format!(
+            "{sha256}.{}.{EXTENSION}",
+            mac(key, sha256, artifact).to_hex()
+        );
         match write_atomically(dir, &name, artifact) {
             Ok(()) => {
                 let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
@@ -233,21 +249,39 @@ fn parse_name(name: &str) -> Option<(&str, &str)> {
     (hex64(component) && hex64(artifact)).then_some((component, artifact))
 }
 
-fn verify_and_load(sandbox: &Sandbox, path: &Path, name: &str) -> Result<Component, String> {
-    let (_, expected) = parse_name(name).ok_or("not an artifact name")?;
-    // Streamed through a small buffer: reading the whole file into a fresh
-    // allocation costs page faults (and unmapping) for every artifact.
-    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut hasher = blake3::Hasher::new();
-    hasher.update_reader(file).map_err(|e| e.to_string())?;
-    if hasher.finalize().to_hex().as_str() != expected {
-        return Err("its bytes do not match the digest in its name".into());
+/// The MAC that names the artifact of component `sha256`.
+fn mac(key: &Key, sha256: &str, artifact: &[u8]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(b"retort-artifact-v1\0");
+    hasher.update(sha256.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(artifact);
+    hasher.finalize()
+}
+
+fn verify_and_load(
+    sandbox: &Sandbox,
+    key: &Key,
+    sha256: &str,
+    path: &Path,
+    name: &str,
+) -> Result<Component, String> {
+    let (component, expected) = parse_name(name).ok_or("not an artifact name")?;
+    if component != sha256 {
+        return Err("it is named for another component".into());
     }
-    // SAFETY: the file's bytes hash to the digest in its name, which was
-    // computed over the artifact this engine's configuration produced when it
-    // was written (see the module docs for what this does and does not
-    // guard against); wasmtime checks the header's version and settings.
-    unsafe { Component::deserialize_file(sandbox.engine(), path) }.map_err(|e| format!("{e:#}"))
+    let expected = blake3::Hash::from_hex(expected).map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // blake3::Hash compares in constant time.
+    if mac(key, sha256, &bytes) != expected {
+        return Err("its MAC does not match: it was not written by this machine's retort for this component (planted, copied from elsewhere, or damaged)".into());
+    }
+    // SAFETY: these bytes carry a MAC under this machine's private key over
+    // the component's sha256 and the bytes themselves, which only this
+    // machine's retort computes, over code its engine compiled from that
+    // component; the bytes checked are the bytes loaded. wasmtime checks the
+    // header's version and settings.
+    unsafe { Component::deserialize(sandbox.engine(), &bytes) }.map_err(|e| format!("{e:#}"))
 }
 
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
@@ -335,12 +369,13 @@ mod tests {
         cache.get_or_compile(&sandbox, &key, source).unwrap();
         assert_eq!(cache.compiled(), 1);
 
-        // Not an artifact at all, under a name whose digest matches: wasmtime
+        // Not an artifact at all, under a name whose MAC matches: wasmtime
         // refuses it, and it is deleted.
         let junk = b"not native code".to_vec();
+        let machine = machine_key::machine_key().unwrap();
         let forged = path.parent().unwrap().join(format!(
             "{key}.{}.{EXTENSION}",
-            blake3::hash(&junk).to_hex()
+            mac(machine, &key, &junk).to_hex()
         ));
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&forged, &junk).unwrap();
@@ -356,6 +391,46 @@ mod tests {
         cache.prune(&HashSet::new());
         assert!(!other.exists());
         assert!(artifacts(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn planted_and_swapped_artifacts_are_never_loaded() {
+        const OTHER: &str = r#"(component (core module (func (export "g"))))"#;
+        let sandbox = Sandbox::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (reviewed, other) = (sha(WAT.as_bytes()), sha(OTHER.as_bytes()));
+        let cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache
+            .get_or_compile(&sandbox, &other, || Ok(OTHER.as_bytes().to_vec()))
+            .unwrap();
+        let other_file = artifacts(dir.path()).remove(0);
+        let engine_dir = other_file.parent().unwrap().to_path_buf();
+        let bytes = std::fs::read(&other_file).unwrap();
+        // Valid native code of another component, under the reviewed one's
+        // sha256: named the way the old cache did (a digest of the file),
+        // and with the other component's own MAC.
+        let planted = [
+            format!("{reviewed}.{}.{EXTENSION}", blake3::hash(&bytes).to_hex()),
+            format!(
+                "{reviewed}.{}",
+                other_file.file_name().unwrap().to_str().unwrap()[65..].to_string()
+            ),
+        ];
+        for name in &planted {
+            // Only the planted file is there for the reviewed component.
+            for f in std::fs::read_dir(&engine_dir).unwrap().flatten() {
+                if f.file_name().to_str().unwrap().starts_with(&reviewed) {
+                    std::fs::remove_file(f.path()).unwrap();
+                }
+            }
+            std::fs::write(engine_dir.join(name), &bytes).unwrap();
+            let cache = CompileCache::open(Some(dir.path()), &sandbox);
+            cache
+                .get_or_compile(&sandbox, &reviewed, || Ok(WAT.as_bytes().to_vec()))
+                .unwrap();
+            assert_eq!((cache.hits(), cache.compiled()), (0, 1), "{name}");
+            assert!(!engine_dir.join(name).exists(), "{name} was not deleted");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@
 mod cache;
 mod compile_cache;
 mod interpreters;
+pub mod machine_key;
 mod prefetch;
 
 use std::collections::{HashMap, HashSet};
@@ -65,11 +66,13 @@ pub enum CatalogError {
         second: PathBuf,
     },
     /// A revision reports metadata that cannot be right.
-    #[error("{} reports an invalid id {id:?}: ids are 1-64 characters of letters, digits, `_` and `-`", .path.display())]
+    #[error("{} reports an invalid {what} {id:?}: ids and branch labels are 1-64 characters of letters, digits, `_` and `-`", .path.display())]
     BadId {
         /// The file.
         path: PathBuf,
-        /// The id it reported.
+        /// Which name: `id`, `parent`, `dependency` or `branch label`.
+        what: &'static str,
+        /// The name it reported.
         id: String,
     },
     /// The revisions do not form a graph.
@@ -208,7 +211,7 @@ impl Catalog {
             .collect::<Result<_, CatalogError>>()?;
         let cached: Vec<Option<RevisionInfo>> = hashed
             .iter()
-            .map(|(_, sha256)| cache.get(sha256).filter(|info| valid_id(&info.id)))
+            .map(|(_, sha256)| cache.get(sha256).filter(|info| bad_name(info).is_none()))
             .collect();
         // What the cache does not know is compiled, on all cores, to read `info()`.
         let fresh: Vec<Option<Loaded>> = hashed
@@ -241,8 +244,8 @@ impl Catalog {
                 (None, fresh) => {
                     let (info, kept) =
                         fresh.unwrap_or_else(|| Err(invalid(&path, "not compiled".into())))?;
-                    if !valid_id(&info.id) {
-                        return Err(CatalogError::BadId { path, id: info.id });
+                    if let Some((what, id)) = bad_name(&info) {
+                        return Err(CatalogError::BadId { path, what, id });
                     }
                     cache.put(&sha256, &info);
                     if let Some(kept) = kept {
@@ -660,6 +663,21 @@ fn discover(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     }
     paths.sort();
     Ok(paths)
+}
+
+/// The first name in `info` outside the safe alphabet: every one of them is
+/// written into offline scripts and onto terminals.
+fn bad_name(info: &RevisionInfo) -> Option<(&'static str, String)> {
+    let named = |what, names: &[String]| {
+        names
+            .iter()
+            .find(|n| !valid_id(n))
+            .map(|n| (what, n.clone()))
+    };
+    named("id", std::slice::from_ref(&info.id))
+        .or_else(|| named("parent", &info.down_revisions))
+        .or_else(|| named("dependency", &info.depends_on))
+        .or_else(|| named("branch label", &info.branch_labels))
 }
 
 fn valid_id(id: &str) -> bool {

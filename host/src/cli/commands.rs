@@ -1,5 +1,6 @@
 //! One function per command: build the library call, print the result.
 
+use crate::printable::printable;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
@@ -218,15 +219,27 @@ async fn resolve(config: Config, revision: &str, applied: bool, quiet: bool) -> 
     Ok(())
 }
 
+/// Writes a script to stdout: as it is into a file or a pipe, with control
+/// characters escaped on a terminal (a revision's literal could hold escape
+/// sequences).
+fn write_script(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = if std::io::IsTerminal::is_terminal(&stdout) {
+        stdout.write_all(printable(text).as_bytes())
+    } else {
+        stdout.write_all(text.as_bytes())
+    };
+}
+
 /// Writes a line to stdout; a closed pipe (`retort history | head`) is not an error.
 pub(super) fn out(line: &str) {
-    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    let _ = writeln!(std::io::stdout().lock(), "{}", printable(line));
 }
 
 /// Writes a progress line to stderr unless `--quiet`.
 pub(super) fn note(quiet: bool, line: &str) {
     if !quiet {
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        let _ = writeln!(std::io::stderr().lock(), "{}", printable(line));
     }
 }
 
@@ -237,7 +250,7 @@ async fn script(
     dialect: Option<String>,
 ) -> Done {
     let (_, _, text) = record_script(config, direction, range, dialect).await?;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    write_script(&text);
     Ok(())
 }
 
@@ -360,7 +373,7 @@ async fn stamp_script(config: Config, range: &str, dialect: Option<String>) -> D
     let dialect = script_dialect(&config, dialect)?;
     let project = Project::open(config).await?;
     let text = project.stamp_script(&range, dialect).await?;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    write_script(&text);
     Ok(())
 }
 

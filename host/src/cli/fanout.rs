@@ -226,7 +226,7 @@ pub async fn fan_out(
                 progress.line(&summary);
             } else {
                 // Failures are printed even with --quiet.
-                eprintln!("{summary}");
+                eprintln!("{}", crate::printable::printable(&summary));
             }
         }
     }

@@ -42,7 +42,12 @@ pub fn main() -> ExitCode {
             match format {
                 Format::Json => output::json_line(&output::error_json(&e)),
                 Format::Human => {
-                    let _ = writeln!(std::io::stderr(), "error: {e}");
+                    let message = e.to_string();
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "error: {}",
+                        crate::printable::printable(&message)
+                    );
                 }
             }
             ExitCode::from(e.exit_code())

@@ -76,6 +76,7 @@ impl Progress {
         if self.quiet {
             return;
         }
+        let text = &*crate::printable::printable(text);
         match self.bar.get() {
             Some(bar) => bar.println(text),
             None => {
@@ -98,7 +99,7 @@ impl Progress {
     /// Shows what is running now.
     pub fn working_on(&self, message: &str) {
         if let Some(bar) = self.bar.get() {
-            bar.set_message(message.to_string());
+            bar.set_message(crate::printable::one_line(message).into_owned());
         }
     }
 

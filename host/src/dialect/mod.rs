@@ -200,17 +200,25 @@ impl Dialect {
         }
     }
 
-    /// A query with one `$1` parameter (the table name) that returns a row when
-    /// the table exists in the connection's current schema.
-    pub fn table_exists_query(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
-            Dialect::Postgres => {
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+    /// A query (and its parameters) that returns a row when base table
+    /// `name` exists in `schema` (SQLite: in `main`); without a schema, in
+    /// the connection's current one.
+    pub fn table_exists_query(self, schema: Option<&str>, name: &str) -> (String, Vec<Value>) {
+        let name = Value::Text(name.to_string());
+        let current = match self {
+            Dialect::Sqlite => {
+                return (
+                    "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = $1".into(),
+                    vec![name],
+                );
             }
-            Dialect::Mysql => {
-                "SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = $1"
-            }
+            Dialect::Postgres => "current_schema()",
+            Dialect::Mysql => "DATABASE()",
+        };
+        let base = "SELECT 1 FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND table_name = $1 AND table_schema = ";
+        match schema {
+            Some(schema) => (format!("{base}$2"), vec![name, Value::Text(schema.into())]),
+            None => (format!("{base}{current}"), vec![name]),
         }
     }
 

@@ -32,50 +32,156 @@ pub enum PlaceholderError {
     },
 }
 
+/// What a [`Token`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// SQL outside every literal and comment: keywords, names, operators.
+    Code,
+    /// A string literal (`'…'`, and `"…"` on MySQL).
+    Literal,
+    /// A quoted identifier (`"…"`, `` `…` ``, `[…]`).
+    QuotedIdent,
+    /// A comment (`-- …`, `# …` on MySQL, `/* … */`).
+    Comment,
+    /// A PostgreSQL dollar-quoted body (`$tag$ … $tag$`).
+    DollarBody,
+    /// `$N`: the 1-based parameter number.
+    Param(usize),
+    /// A `;` that ends a statement.
+    Semicolon,
+}
+
+/// One lexical piece of SQL text, as the database would read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token<'a> {
+    /// What it is.
+    pub kind: Kind,
+    /// Its text, quotes and comment markers included.
+    pub text: &'a str,
+    /// False for a literal, identifier, comment or body that runs to the end
+    /// of the text without being closed.
+    pub closed: bool,
+}
+
+/// The tokens of `sql` as `dialect` lexes it: the one lexer behind
+/// placeholders, statement splitting and the sandbox's text checks.
+pub fn tokens(sql: &str, dialect: Dialect) -> Tokens<'_> {
+    Tokens {
+        sql,
+        dialect,
+        at: 0,
+    }
+}
+
+/// The iterator [`tokens`] returns.
+#[derive(Debug, Clone)]
+pub struct Tokens<'a> {
+    sql: &'a str,
+    dialect: Dialect,
+    at: usize,
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let bytes = self.sql.as_bytes();
+        let start = self.at;
+        if start >= bytes.len() {
+            return None;
+        }
+        let (kind, end, closed) = match special(bytes, start, self.dialect) {
+            Some(found) => found,
+            None => {
+                let mut i = start + 1;
+                while i < bytes.len() && special(bytes, i, self.dialect).is_none() {
+                    i += 1;
+                }
+                (Kind::Code, i, true)
+            }
+        };
+        self.at = end;
+        Some(Token {
+            kind,
+            text: &self.sql[start..end],
+            closed,
+        })
+    }
+}
+
+/// The token that starts at `i`, unless `i` is ordinary code: its kind, the
+/// index just past it, and whether it is closed.
+fn special(bytes: &[u8], i: usize, dialect: Dialect) -> Option<(Kind, usize, bool)> {
+    let quoted = |kind, (end, closed)| Some((kind, end, closed));
+    match bytes[i] {
+        b'\'' => {
+            let backslashes = dialect == Dialect::Mysql || is_escape_string(bytes, i, dialect);
+            quoted(Kind::Literal, skip_quoted(bytes, i, b'\'', backslashes))
+        }
+        b'"' if dialect == Dialect::Mysql => {
+            quoted(Kind::Literal, skip_quoted(bytes, i, b'"', true))
+        }
+        b'"' => quoted(Kind::QuotedIdent, skip_quoted(bytes, i, b'"', false)),
+        b'`' if dialect != Dialect::Postgres => {
+            quoted(Kind::QuotedIdent, skip_quoted(bytes, i, b'`', false))
+        }
+        b'[' if dialect == Dialect::Sqlite => {
+            let end = find_byte(bytes, i + 1, b']');
+            Some((
+                Kind::QuotedIdent,
+                end,
+                bytes[end - 1] == b']' && end > i + 1,
+            ))
+        }
+        b'-' if bytes.get(i + 1) == Some(&b'-') => {
+            Some((Kind::Comment, find_byte(bytes, i, b'\n'), true))
+        }
+        b'#' if dialect == Dialect::Mysql => {
+            Some((Kind::Comment, find_byte(bytes, i, b'\n'), true))
+        }
+        b'/' if bytes.get(i + 1) == Some(&b'*') => quoted(
+            Kind::Comment,
+            skip_block_comment(bytes, i, dialect == Dialect::Postgres),
+        ),
+        b'$' if !follows_identifier(bytes, i) => {
+            let digits = count_digits(bytes, i + 1);
+            if digits > 0 {
+                let end = i + 1 + digits;
+                // Saturate: an absurd number is reported as out of range, not a panic.
+                let number = std::str::from_utf8(&bytes[i + 1..end])
+                    .ok()
+                    .and_then(|d| d.parse().ok())
+                    .unwrap_or(usize::MAX);
+                Some((Kind::Param(number), end, true))
+            } else if dialect == Dialect::Postgres {
+                skip_dollar_quoted(bytes, i).map(|(end, closed)| (Kind::DollarBody, end, closed))
+            } else {
+                None
+            }
+        }
+        b';' => Some((Kind::Semicolon, i + 1, true)),
+        _ => None,
+    }
+}
+
 /// Splits `sql` into text and `$N` placeholders, as `dialect` lexes it.
 pub fn split(sql: &str, dialect: Dialect) -> Vec<Piece<'_>> {
-    let bytes = sql.as_bytes();
     let mut pieces = Vec::new();
-    let mut text_start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        i = match b {
-            b'\'' => {
-                let backslashes = dialect == Dialect::Mysql || is_escape_string(bytes, i, dialect);
-                skip_quoted(bytes, i, b'\'', backslashes)
+    let mut text_start = None;
+    let mut at = 0;
+    for token in tokens(sql, dialect) {
+        if let Kind::Param(n) = token.kind {
+            if let Some(from) = text_start.take() {
+                pieces.push(Piece::Text(&sql[from..at]));
             }
-            b'"' => skip_quoted(bytes, i, b'"', dialect == Dialect::Mysql),
-            b'`' if dialect != Dialect::Postgres => skip_quoted(bytes, i, b'`', false),
-            b'[' if dialect == Dialect::Sqlite => find_byte(bytes, i + 1, b']'),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => find_byte(bytes, i, b'\n'),
-            b'#' if dialect == Dialect::Mysql => find_byte(bytes, i, b'\n'),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                skip_block_comment(bytes, i, dialect == Dialect::Postgres)
-            }
-            b'$' => {
-                let digits = count_digits(bytes, i + 1);
-                if digits > 0 && !follows_identifier(bytes, i) {
-                    if text_start < i {
-                        pieces.push(Piece::Text(&sql[text_start..i]));
-                    }
-                    let end = i + 1 + digits;
-                    // Saturate: an absurd number is reported as out of range, not a panic.
-                    let number = sql[i + 1..end].parse().unwrap_or(usize::MAX);
-                    pieces.push(Piece::Param(number));
-                    text_start = end;
-                    end
-                } else if dialect == Dialect::Postgres && !follows_identifier(bytes, i) {
-                    skip_dollar_quoted(bytes, i)
-                } else {
-                    i + 1
-                }
-            }
-            _ => i + 1,
-        };
+            pieces.push(Piece::Param(n));
+        } else {
+            text_start.get_or_insert(at);
+        }
+        at += token.text.len();
     }
-    if text_start < bytes.len() {
-        pieces.push(Piece::Text(&sql[text_start..]));
+    if let Some(from) = text_start {
+        pieces.push(Piece::Text(&sql[from..]));
     }
     pieces
 }
@@ -84,40 +190,33 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Piece<'_>> {
 /// a string literal, a quoted identifier, a comment or a dollar-quoted body,
 /// as `dialect` lexes it.
 pub fn statements(sql: &str, dialect: Dialect) -> Vec<&str> {
-    let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        i = match bytes[i] {
-            b'\'' => {
-                let backslashes = dialect == Dialect::Mysql || is_escape_string(bytes, i, dialect);
-                skip_quoted(bytes, i, b'\'', backslashes)
-            }
-            b'"' => skip_quoted(bytes, i, b'"', dialect == Dialect::Mysql),
-            b'`' if dialect != Dialect::Postgres => skip_quoted(bytes, i, b'`', false),
-            b'[' if dialect == Dialect::Sqlite => find_byte(bytes, i + 1, b']'),
-            b'-' if bytes.get(i + 1) == Some(&b'-') => find_byte(bytes, i, b'\n'),
-            b'#' if dialect == Dialect::Mysql => find_byte(bytes, i, b'\n'),
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                skip_block_comment(bytes, i, dialect == Dialect::Postgres)
-            }
-            b'$' if dialect == Dialect::Postgres
-                && count_digits(bytes, i + 1) == 0
-                && !follows_identifier(bytes, i) =>
-            {
-                skip_dollar_quoted(bytes, i)
-            }
-            b';' => {
-                out.push(&sql[start..i]);
-                start = i + 1;
-                i + 1
-            }
-            _ => i + 1,
-        };
+    let mut at = 0;
+    for token in tokens(sql, dialect) {
+        if token.kind == Kind::Semicolon {
+            out.push(&sql[start..at]);
+            start = at + 1;
+        }
+        at += token.text.len();
     }
     out.push(&sql[start.min(sql.len())..]);
     out
+}
+
+/// What `sql` leaves open at its end (a literal, a quoted identifier, a
+/// comment or a dollar-quoted body), if anything: text appended after it
+/// would be read as part of that construct.
+pub fn left_open(sql: &str, dialect: Dialect) -> Option<&'static str> {
+    tokens(sql, dialect)
+        .find(|t| !t.closed)
+        .map(|t| match t.kind {
+            Kind::Literal => "a string literal",
+            Kind::QuotedIdent => "a quoted identifier",
+            Kind::Comment => "a block comment",
+            Kind::DollarBody => "a dollar-quoted body",
+            _ => "a construct",
+        })
 }
 
 /// Checks that every placeholder has a parameter and every parameter is used.
@@ -145,8 +244,9 @@ fn is_escape_string(bytes: &[u8], quote: usize, dialect: Dialect) -> bool {
         && (quote == 1 || !is_ident_byte(bytes[quote - 2]))
 }
 
-/// Returns the index just past the closing quote (a doubled quote is an escaped one).
-fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslashes: bool) -> usize {
+/// Returns the index just past the closing quote (a doubled quote is an
+/// escaped one), and whether there was one.
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslashes: bool) -> (usize, bool) {
     let mut i = open + 1;
     while i < bytes.len() {
         match bytes[i] {
@@ -155,13 +255,13 @@ fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslashes: bool) -> usize
                 if bytes.get(i + 1) == Some(&quote) {
                     i += 2;
                 } else {
-                    return i + 1;
+                    return (i + 1, true);
                 }
             }
             _ => i += 1,
         }
     }
-    bytes.len()
+    (bytes.len(), false)
 }
 
 fn find_byte(bytes: &[u8], from: usize, needle: u8) -> usize {
@@ -171,7 +271,7 @@ fn find_byte(bytes: &[u8], from: usize, needle: u8) -> usize {
         .map_or(bytes.len(), |p| from + p + 1)
 }
 
-fn skip_block_comment(bytes: &[u8], open: usize, nested: bool) -> usize {
+fn skip_block_comment(bytes: &[u8], open: usize, nested: bool) -> (usize, bool) {
     let mut depth = 0usize;
     let mut i = open;
     while i + 1 < bytes.len() {
@@ -186,30 +286,34 @@ fn skip_block_comment(bytes: &[u8], open: usize, nested: bool) -> usize {
             depth -= 1;
             i += 2;
             if depth == 0 {
-                return i;
+                return (i, true);
             }
         } else {
             i += 1;
         }
     }
-    bytes.len()
+    (bytes.len(), false)
 }
 
-/// `$tag$ ... $tag$` (tag empty or an identifier not starting with a digit).
-fn skip_dollar_quoted(bytes: &[u8], open: usize) -> usize {
+/// `$tag$ ... $tag$` (tag empty or an identifier not starting with a
+/// digit): the index past it and whether it is closed; `None` when the `$`
+/// opens no body.
+fn skip_dollar_quoted(bytes: &[u8], open: usize) -> Option<(usize, bool)> {
     let mut i = open + 1;
     while i < bytes.len() && is_ident_byte(bytes[i]) {
         i += 1;
     }
     if bytes.get(i) != Some(&b'$') {
-        return open + 1;
+        return None;
     }
     let tag = &bytes[open..=i];
     let body = i + 1;
-    bytes[body..]
-        .windows(tag.len())
-        .position(|w| w == tag)
-        .map_or(bytes.len(), |p| body + p + tag.len())
+    Some(
+        bytes[body..]
+            .windows(tag.len())
+            .position(|w| w == tag)
+            .map_or((bytes.len(), false), |p| (body + p + tag.len(), true)),
+    )
 }
 
 fn count_digits(bytes: &[u8], from: usize) -> usize {

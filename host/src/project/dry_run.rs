@@ -77,7 +77,6 @@ impl Project {
             }
         };
         sink.tap_mut().keep_transcript();
-        sink.set_rehearsal();
         let rules = |id: &str| self.config.rules_for(id);
         let table = &self.config.version_table;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules)
@@ -114,7 +113,7 @@ impl Project {
         if dialect == Dialect::Postgres {
             // The schema (created inside the transaction if it is missing, so
             // the rollback removes it again) decides the lock's key.
-            begin(sink, dialect).await?;
+            begin(sink).await?;
             if let Some(schema) = &db.schema {
                 let quoted = dialect.quote_ident(schema);
                 sink.execute(
@@ -123,11 +122,12 @@ impl Project {
                 )
                 .await
                 .map_err(|e| database(&format!("using schema {schema:?}"), e))?;
+                sink.set_host_schema(schema);
             }
             lock(sink).await?;
         } else {
             lock(sink).await?;
-            begin(sink, dialect).await?;
+            begin(sink).await?;
         }
         table
             .ensure(sink)
@@ -203,7 +203,7 @@ impl Project {
         let mut sink = Sink::Online(OnlineSink::connect(&db.url, None).await?);
         if let Some(schema) = &db.schema {
             let exists = sink
-                .query(
+                .host_query(
                     "SELECT 1 FROM pg_namespace WHERE nspname = $1",
                     &[Value::Text(schema.clone())],
                 )
@@ -281,10 +281,9 @@ impl Project {
     }
 }
 
-async fn begin(sink: &mut Sink, dialect: Dialect) -> Result<(), Error> {
-    sink.execute(dialect.begin(), &[])
+async fn begin(sink: &mut Sink) -> Result<(), Error> {
+    sink.begin()
         .await
-        .map(drop)
         .map_err(|e| database("beginning the dry run's transaction", e))
 }
 

@@ -3,6 +3,7 @@
 //! row, all through one [`Sink`]. The runner never asks whether the sink is
 //! online or offline.
 
+mod integrity;
 pub mod version_table;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::graph::{Direction, Plan};
 use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Rules, Sandbox};
 use crate::sink::{Mode, Sink};
 use crate::value::DbError;
+use integrity::HostTables;
 pub use version_table::{AppliedRevision, RecordedFailure, VersionTable};
 
 /// What the runner reports while it works, in this order: `Planned` once,
@@ -275,6 +277,8 @@ pub struct Runner<'a> {
     /// The caller holds the run's transaction open (a rehearsal): `all`
     /// mode then neither begins nor commits it.
     caller_transaction: bool,
+    /// What the host's tables hold (online), to check after each revision.
+    host: Option<HostTables>,
 }
 
 /// The per-step context a failure report needs.
@@ -304,6 +308,7 @@ impl<'a> Runner<'a> {
             sink: Some(sink),
             rules,
             caller_transaction: false,
+            host: None,
         }
     }
 
@@ -342,17 +347,36 @@ impl<'a> Runner<'a> {
         if mode == TransactionMode::All {
             self.check_all_mode(plan)?;
         }
-        if whole_run && !self.caller_transaction {
-            let first = plan.steps[0].clone();
-            self.sink()
-                .execute(dialect.begin(), &[])
+        let _ = dialect;
+        if let Some(first) = plan.steps.first() {
+            let tables = self.table.host_tables();
+            self.sink().protect(&tables);
+            let table = self.table;
+            self.host = HostTables::read(table, self.sink())
                 .await
                 .map_err(|error| RunError::Bookkeeping {
-                    id: first,
-                    action: "BEGIN",
+                    id: first.clone(),
+                    action: "reading the version table",
                     error,
                     applied: Vec::new(),
                 })?;
+        }
+        if whole_run && !self.caller_transaction {
+            let first = plan.steps[0].clone();
+            let probe = HostTables::begin_probe(self.table, self.sink());
+            let probed =
+                self.sink()
+                    .begin_probing(&probe)
+                    .await
+                    .map_err(|error| RunError::Bookkeeping {
+                        id: first,
+                        action: "BEGIN",
+                        error,
+                        applied: Vec::new(),
+                    })?;
+            if let Some(host) = &mut self.host {
+                host.begun(&probed);
+            }
         }
         let mut done: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
         for (index, id) in plan.steps.iter().enumerate() {
@@ -468,26 +492,42 @@ impl<'a> Runner<'a> {
                 DbError::host(e.to_string()),
             )
         })?;
-        let sink = self.sink();
+        let table = self.table;
+        let sink = self
+            .sink
+            .as_mut()
+            .expect("the sink is back after every step");
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
         if own_transaction {
-            sink.execute(dialect.begin(), &[])
+            let probe = HostTables::begin_probe(table, sink);
+            let probed = sink
+                .begin_probing(&probe)
                 .await
                 .map_err(|e| bookkeeping("BEGIN", e))?;
+            if let Some(host) = &mut self.host {
+                host.begun(&probed);
+            }
         }
         let entry = self.catalog.get(step.id).expect("planned ids exist");
         let mut sink = self.sink.take().expect("the sink is back after every step");
         let rules = (self.rules)(step.id);
         sink.tap_mut().begin_revision(step.id, step.direction);
-        let (mut sink, outcome) = self
+        sink.revision_running(true);
+        let (mut sink, mut outcome) = self
             .sandbox
             .call(&program, step.direction, sink, step.id, &rules)
             .await;
+        sink.revision_running(false);
         sink.tap_mut().end_revision();
         self.sink = Some(sink);
         for line in &outcome.logs {
             observer(Event::Log { id: step.id, line });
+        }
+        if outcome.result == CallResult::Completed
+            && let Err(reason) = self.verify(step, &outcome, dialect).await
+        {
+            outcome.result = CallResult::Refused(reason);
         }
         if outcome.result != CallResult::Completed {
             let aftermath = self.aftermath(step, &outcome).await;
@@ -524,11 +564,22 @@ impl<'a> Runner<'a> {
             }
             return Err(bookkeeping("recording the version row", e));
         }
+        if let Some(host) = &mut self.host {
+            match step.direction {
+                Direction::Upgrade => host.inserted(step.id, &entry.sha256),
+                Direction::Downgrade => host.deleted(step.id),
+            }
+        }
         if own_transaction {
             self.sink()
                 .execute("COMMIT", &[])
                 .await
                 .map_err(|e| bookkeeping("COMMIT", e))?;
+        }
+        if (own_transaction || !step.in_transaction)
+            && let Some(host) = &mut self.host
+        {
+            host.committed();
         }
         Ok(StepReport {
             id: step.id.to_string(),
@@ -537,17 +588,61 @@ impl<'a> Runner<'a> {
         })
     }
 
+    /// After a revision that completed, before its version row: its
+    /// transaction is still the host's (or, outside one, none is open), and
+    /// the host's tables hold what the host wrote. `Err` says what is not.
+    async fn verify(
+        &mut self,
+        step: &Step<'_>,
+        outcome: &Outcome,
+        dialect: crate::dialect::Dialect,
+    ) -> Result<(), String> {
+        let Some(host) = self.host.take() else {
+            return Ok(());
+        };
+        // DDL on MySQL ends the transaction by itself: the revision's work
+        // is committed, which the aftermath of a failure reports as such.
+        let expect_open = step.in_transaction
+            && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit);
+        let checked = async {
+            if step.in_transaction == expect_open
+                && !HostTables::checks_transaction(self.sink(), expect_open)
+            {
+                self.sink()
+                    .check_transaction(expect_open)
+                    .await
+                    .map_err(|fault| fault.reason)?;
+            }
+            host.verify(self.table, self.sink(), expect_open).await
+        }
+        .await;
+        self.host = Some(host);
+        checked
+    }
+
     /// Rolls back what can be, records what cannot, and says which it was.
     async fn aftermath(&mut self, step: &Step<'_>, outcome: &Outcome) -> Aftermath {
         if self.sink().mode() == Mode::Offline {
             return Aftermath::NoScript;
         }
         let broken = self.sink().is_broken();
+        // A rollback undoes the revision only if its transaction is still the
+        // one the host opened: say "as before" only when that is true.
+        let ended = step.in_transaction
+            && !broken
+            && !outcome.implicit_commit
+            && self
+                .sink()
+                .check_transaction(true)
+                .await
+                .is_err_and(|fault| fault.changed);
         let mut rollback_error = None;
         if step.in_transaction && !broken {
             rollback_error = self.sink().execute("ROLLBACK", &[]).await.err();
         }
-        let partial = if step.in_transaction {
+        let partial = if ended {
+            Some("the revision ended the host's transaction before it failed")
+        } else if step.in_transaction {
             outcome.implicit_commit.then_some(
                 "it failed part-way on MySQL/MariaDB, which commits each DDL statement at once",
             )

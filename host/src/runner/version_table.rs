@@ -1,7 +1,6 @@
 //! The version table: one row per applied revision, written through the same
 //! sink as the revisions' own statements so the offline script carries it too.
 
-use crate::dialect::Dialect;
 use crate::sink::Sink;
 use crate::value::{DbError, Value};
 
@@ -73,34 +72,48 @@ impl VersionTable {
         &self.name
     }
 
-    fn quoted(&self, dialect: Dialect) -> String {
-        dialect.quote_ident(&self.name)
+    /// The names of the host's tables: the version table and its failures table.
+    pub fn host_tables(&self) -> Vec<String> {
+        vec![self.name.clone(), self.failures_name()]
     }
 
-    /// `CREATE TABLE IF NOT EXISTS` for the table.
-    pub fn create_sql(&self, dialect: Dialect) -> String {
+    /// `name`, quoted and qualified with the schema (or database) that holds
+    /// the host's tables where the sink knows it: no table a revision
+    /// creates elsewhere (a TEMP one, one earlier on a search_path) can stand
+    /// in for it.
+    pub fn qualify(sink: &Sink, name: &str) -> String {
+        let dialect = sink.dialect();
+        match sink.host_schema() {
+            Some(schema) => format!(
+                "{}.{}",
+                dialect.quote_ident(schema),
+                dialect.quote_ident(name)
+            ),
+            None => dialect.quote_ident(name),
+        }
+    }
+
+    fn quoted(&self, sink: &Sink) -> String {
+        VersionTable::qualify(sink, &self.name)
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS` for the table, as `sink` addresses it.
+    pub fn create_sql(&self, sink: &Sink) -> String {
         format!(
             "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT\n)",
-            self.quoted(dialect)
+            self.quoted(sink)
         )
     }
 
     /// Creates the table if it does not exist.
     pub async fn ensure(&self, sink: &mut Sink) -> Result<(), DbError> {
-        let sql = self.create_sql(sink.dialect());
+        let sql = self.create_sql(sink);
         sink.execute(&sql, &[]).await.map(drop)
     }
 
     /// Whether the table exists (online only).
     pub async fn exists(&self, sink: &mut Sink) -> Result<bool, DbError> {
-        let dialect = sink.dialect();
-        let rows = sink
-            .query(
-                dialect.table_exists_query(),
-                &[Value::Text(self.name.clone())],
-            )
-            .await?;
-        Ok(!rows.values.is_empty())
+        table_exists(sink, &self.name).await
     }
 
     /// Every applied revision; empty when the table does not exist yet.
@@ -112,9 +125,9 @@ impl VersionTable {
         let sql = format!(
             "SELECT revision_id, sha256, {}, duration_ms FROM {} ORDER BY applied_at, revision_id",
             dialect.timestamp_as_text("applied_at"),
-            self.quoted(dialect)
+            self.quoted(sink)
         );
-        let rows = sink.query(&sql, &[]).await?;
+        let rows = sink.host_query(&sql, &[]).await?;
         rows.values
             .into_iter()
             .map(|row| match row.as_slice() {
@@ -154,8 +167,7 @@ impl VersionTable {
         statement: Option<&str>,
         error: &str,
     ) -> Result<(), DbError> {
-        let dialect = sink.dialect();
-        let table = dialect.quote_ident(&self.failures_name());
+        let table = VersionTable::qualify(sink, &self.failures_name());
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    direction VARCHAR(16) NOT NULL,\n    failed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    statement TEXT,\n    error TEXT NOT NULL\n)"
         );
@@ -178,23 +190,20 @@ impl VersionTable {
     pub async fn failures(&self, sink: &mut Sink) -> Result<Vec<RecordedFailure>, DbError> {
         let dialect = sink.dialect();
         let name = self.failures_name();
-        let exists = sink
-            .query(dialect.table_exists_query(), &[Value::Text(name.clone())])
-            .await?;
-        if exists.values.is_empty() {
+        if !table_exists(sink, &name).await? {
             return Ok(Vec::new());
         }
         let sql = format!(
             "SELECT revision_id, direction, {}, statement, error FROM {} ORDER BY revision_id",
             dialect.timestamp_as_text("failed_at"),
-            dialect.quote_ident(&name)
+            VersionTable::qualify(sink, &name)
         );
         let text = |v: &Value| match v {
             Value::Text(s) => Some(s.clone()),
             _ => None,
         };
         Ok(sink
-            .query(&sql, &[])
+            .host_query(&sql, &[])
             .await?
             .values
             .iter()
@@ -212,7 +221,7 @@ impl VersionTable {
     pub async fn clear_failure(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
         let sql = format!(
             "DELETE FROM {} WHERE revision_id = $1",
-            sink.dialect().quote_ident(&self.failures_name())
+            VersionTable::qualify(sink, &self.failures_name())
         );
         sink.execute(&sql, &[Value::Text(id.into())])
             .await
@@ -229,7 +238,7 @@ impl VersionTable {
     ) -> Result<(), DbError> {
         let sql = format!(
             "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ($1, $2, $3)",
-            self.quoted(sink.dialect())
+            self.quoted(sink)
         );
         let duration = duration_ms.map_or(Value::Null, Value::Integer);
         let params = [Value::Text(id.into()), Value::Text(sha256.into()), duration];
@@ -245,7 +254,7 @@ impl VersionTable {
     ) -> Result<(), DbError> {
         let sql = format!(
             "UPDATE {} SET sha256 = $1 WHERE revision_id = $2",
-            self.quoted(sink.dialect())
+            self.quoted(sink)
         );
         let params = [Value::Text(sha256.into()), Value::Text(id.into())];
         sink.execute(&sql, &params).await.map(drop)
@@ -253,14 +262,17 @@ impl VersionTable {
 
     /// Removes `id`'s row.
     pub async fn delete(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
-        let sql = format!(
-            "DELETE FROM {} WHERE revision_id = $1",
-            self.quoted(sink.dialect())
-        );
+        let sql = format!("DELETE FROM {} WHERE revision_id = $1", self.quoted(sink));
         sink.execute(&sql, &[Value::Text(id.into())])
             .await
             .map(drop)
     }
+}
+
+/// Whether table `name` exists where the sink keeps the host's tables (online only).
+pub async fn table_exists(sink: &mut Sink, name: &str) -> Result<bool, DbError> {
+    let (sql, params) = sink.dialect().table_exists_query(sink.host_schema(), name);
+    Ok(!sink.host_query(&sql, &params).await?.values.is_empty())
 }
 
 #[cfg(test)]

@@ -21,8 +21,14 @@ pub struct LimitsSpec {
     pub table_elements: Option<u32>,
     /// Log output budget in KiB (messages and stderr together).
     pub log_kb: Option<u64>,
-    /// Largest SQL text of one call, in KiB.
+    /// Largest SQL text of one call, parameters included, in KiB.
     pub statement_kb: Option<u64>,
+    /// SQL text and parameters of all of a revision's calls together, in
+    /// MiB: what an offline script may grow by per revision.
+    pub sql_mb: Option<u64>,
+    /// Largest result of one `query`, in MiB (never more than `memory_mb`:
+    /// the host holds the rows before the revision gets them).
+    pub result_mb: Option<u64>,
     /// Overrides for single revisions, by id (`[limits.revisions.<id>]`).
     pub revisions: Option<std::collections::BTreeMap<String, LimitsSpec>>,
 }
@@ -40,8 +46,12 @@ pub struct Limits {
     pub table_elements: usize,
     /// Log output, bytes.
     pub log_bytes: usize,
-    /// SQL text of one call, bytes.
+    /// SQL text and parameters of one call, bytes.
     pub statement_bytes: usize,
+    /// SQL text and parameters of all calls of one revision, bytes.
+    pub sql_bytes: usize,
+    /// Rows of one query as the host holds them, bytes.
+    pub result_bytes: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +63,8 @@ impl Default for Limits {
             table_elements: 100_000,
             log_bytes: 1 << 20,
             statement_bytes: 16 << 20,
+            sql_bytes: 256 << 20,
+            result_bytes: 64 << 20,
         }
     }
 }
@@ -67,6 +79,8 @@ impl LimitsSpec {
             table_elements: over.table_elements.or(self.table_elements),
             log_kb: over.log_kb.or(self.log_kb),
             statement_kb: over.statement_kb.or(self.statement_kb),
+            sql_mb: over.sql_mb.or(self.sql_mb),
+            result_mb: over.result_mb.or(self.result_mb),
             revisions: None,
         }
     }
@@ -119,6 +133,8 @@ impl LimitsSpec {
                 defaults.statement_bytes,
                 "statement_kb",
             )?,
+            sql_bytes: bytes(self.sql_mb, 1 << 20, defaults.sql_bytes, "sql_mb")?,
+            result_bytes: bytes(self.result_mb, 1 << 20, defaults.result_bytes, "result_mb")?,
         })
     }
 }
@@ -136,8 +152,12 @@ pub enum Exhausted {
     Table(usize),
     /// Log output, bytes.
     Log(usize),
-    /// One SQL text: the limit and its size, bytes.
+    /// One SQL text with its parameters: the limit and its size, bytes.
     Statement(usize, usize),
+    /// All the SQL of the revision, bytes.
+    Sql(usize),
+    /// One query's rows, bytes.
+    Result(usize),
 }
 
 impl Exhausted {
@@ -177,6 +197,16 @@ impl Exhausted {
                 size >> 10,
                 limit >> 10,
                 raise("statement_kb")
+            ),
+            Exhausted::Sql(limit) => format!(
+                "it sent more than {} MiB of SQL and parameters in all (an offline script grows by as much); {}",
+                limit >> 20,
+                raise("sql_mb")
+            ),
+            Exhausted::Result(limit) => format!(
+                "a query returned more than {} MiB of rows, over its result budget (which never exceeds the memory budget): select fewer rows at a time (LIMIT, batches) or {}",
+                limit >> 20,
+                raise("result_mb` (and `memory_mb")
             ),
         }
     }

@@ -6,6 +6,8 @@
 
 mod bindings;
 mod compiler;
+mod cpu;
+pub mod guard;
 mod imports;
 mod instance;
 pub mod limits;
@@ -22,24 +24,33 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::graph::Direction;
-use crate::sink::{Mode, Sink};
+use crate::sink::{Mode, QueryError, Sink};
 use crate::value::{DbError, Value};
 use bindings::retort::migration::{database, log, types};
+use cpu::CpuMeter;
+pub use guard::Guard;
 pub use limits::{Exhausted, Limits, LimitsSpec};
-pub use policy::{Policy, PolicySpec, PolicyViolation};
+pub use policy::{Policy, PolicySpec};
 pub use program::{Program, Script};
 
 use bindings::script_runner::retort::migration::scripts;
 use instance::Instance;
 
-/// What one revision may do: its budgets and, optionally, a SQL policy.
+/// What one revision may do: its budgets, the host's own rules and,
+/// optionally, a SQL policy.
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     /// The budgets.
     pub limits: Limits,
     /// The SQL policy; `None` lets every statement through unparsed.
     pub policy: Option<Policy>,
+    /// What the host keeps to itself (always checked).
+    pub guard: Guard,
 }
+
+/// What each log call costs its budget besides its text: the line the host
+/// keeps and shows for it.
+const LOG_OVERHEAD: usize = 64;
 
 /// How often the engine's epoch advances: the resolution of wall-clock budgets.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -124,15 +135,17 @@ struct HostState {
     table: ResourceTable,
     limits: Limits,
     policy: Option<Policy>,
-    started: Instant,
+    guard: Guard,
     deadline: Instant,
-    /// Time spent in the sink: what the CPU budget does not count.
-    waiting: Duration,
+    /// CPU time of guest execution: what the CPU budget counts.
+    cpu: CpuMeter,
     log_used: usize,
+    /// SQL text and parameter bytes sent (or recorded) so far.
+    sql_used: usize,
     /// The budget the revision ran out of, if it did.
     exhausted: Option<Exhausted>,
-    /// The statement the policy refused, if it did.
-    violation: Option<PolicyViolation>,
+    /// Why a statement was refused (by the host's rules or the policy), if one was.
+    refused: Option<String>,
     logs: Vec<LogLine>,
     last_failure: Option<FailedStatement>,
     statements: u64,
@@ -183,23 +196,46 @@ impl HostState {
     }
 
     /// Everything checked before a statement goes to the sink: time left,
-    /// the size of the SQL, the policy. Returns the time left.
-    fn admit(&mut self, sql: &str) -> wasmtime::Result<Duration> {
+    /// the size of the SQL and its parameters (one call's, and the whole
+    /// revision's), the host's rules, the policy. Returns the time left.
+    fn admit(&mut self, sql: &str, params: &[Value]) -> wasmtime::Result<Duration> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.exhaust(self.time_budget()));
         }
-        if sql.len() > self.limits.statement_bytes {
-            return Err(self.exhaust(Exhausted::Statement(self.limits.statement_bytes, sql.len())));
+        let size = params
+            .iter()
+            .fold(sql.len(), |n, p| n.saturating_add(p.size()));
+        if size > self.limits.statement_bytes {
+            return Err(self.exhaust(Exhausted::Statement(self.limits.statement_bytes, size)));
+        }
+        self.sql_used = self.sql_used.saturating_add(size);
+        if self.sql_used > self.limits.sql_bytes {
+            return Err(self.exhaust(Exhausted::Sql(self.limits.sql_bytes)));
         }
         let dialect = self.sink()?.dialect();
+        if let Err(refusal) = self.guard.check(sql, params, dialect) {
+            self.refused = Some(refusal.to_string());
+            return Err(wasmtime::format_err!("refused by the host's rules"));
+        }
         if let Some(policy) = &self.policy
             && let Err(violation) = policy.check(sql, dialect)
         {
-            self.violation = Some(violation);
+            self.refused = Some(violation.to_string());
             return Err(wasmtime::format_err!("policy violation"));
         }
         Ok(left)
+    }
+
+    /// A statement overran the wall-clock budget: it is stopped on the
+    /// server (not merely no longer waited for) and the connection is given
+    /// up. Returns the trap that ends the call.
+    async fn abandon(&mut self) -> wasmtime::Error {
+        let budget = self.time_budget();
+        if let Some(sink) = self.sink.as_mut() {
+            sink.abandon().await;
+        }
+        self.exhaust(budget)
     }
 
     fn time_budget(&self) -> Exhausted {
@@ -259,17 +295,16 @@ impl database::Host for HostState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<u64, types::DbError>> {
-        let left = self.admit(&sql)?;
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
+        let left = self.admit(&sql, &params)?;
         self.statements += 1;
-        let sink = self.sink()?;
-        let asked = Instant::now();
-        let answer = tokio::time::timeout(left, sink.execute(&sql, &params)).await;
-        self.waiting += asked.elapsed();
-        let Ok(result) = answer else {
-            self.sink()?.abandon();
-            return Err(self.exhaust(self.time_budget()));
+        self.cpu.pause();
+        let answer = tokio::time::timeout(left, self.sink()?.execute(&sql, &params)).await;
+        let result = match answer {
+            Ok(result) => result,
+            Err(_) => return Err(self.abandon().await),
         };
+        self.cpu.resume();
         self.account(&sql, &params, &result);
         Ok(result.map_err(to_wit_error))
     }
@@ -279,17 +314,23 @@ impl database::Host for HostState {
         sql: String,
         params: Vec<types::Value>,
     ) -> wasmtime::Result<Result<types::Rows, types::DbError>> {
-        let left = self.admit(&sql)?;
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
+        let left = self.admit(&sql, &params)?;
         self.statements += 1;
-        let sink = self.sink()?;
-        let asked = Instant::now();
-        let answer = tokio::time::timeout(left, sink.query(&sql, &params)).await;
-        self.waiting += asked.elapsed();
-        let Ok(result) = answer else {
-            self.sink()?.abandon();
-            return Err(self.exhaust(self.time_budget()));
+        // Rows are held by the host before the guest sees them: they count
+        // against the revision's memory budget as they arrive.
+        let max = self.limits.result_bytes.min(self.limits.memory_bytes);
+        self.cpu.pause();
+        let answer = tokio::time::timeout(left, self.sink()?.query(&sql, &params, max)).await;
+        let result = match answer {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(QueryError::Db(e))) => Err(e),
+            Ok(Err(QueryError::TooLarge)) => {
+                return Err(self.exhaust(Exhausted::Result(max)));
+            }
+            Err(_) => return Err(self.abandon().await),
         };
+        self.cpu.resume();
         self.account(&sql, &params, &result);
         Ok(result
             .map(|rows| types::Rows {
@@ -313,7 +354,8 @@ impl log::Host for HostState {
             log::Level::Warn => "warn",
             log::Level::Error => "error",
         };
-        self.log_used = self.log_used.saturating_add(message.len());
+        // Every call costs at least LOG_OVERHEAD, so empty messages count too.
+        self.log_used = self.log_used.saturating_add(message.len() + LOG_OVERHEAD);
         if self.log_used > self.limits.log_bytes {
             return Err(self.exhaust(Exhausted::Log(self.limits.log_bytes)));
         }
@@ -431,20 +473,20 @@ impl Sandbox {
     fn store(&self, sink: Option<Sink>, rules: &Rules) -> (Store<HostState>, MemoryOutputPipe) {
         let limits = rules.limits.clone();
         let stderr = MemoryOutputPipe::new(limits.log_bytes.min(wasi::STDERR_CAPACITY));
-        let started = Instant::now();
-        let deadline = started + limits.timeout;
+        let deadline = Instant::now() + limits.timeout;
         let state = HostState {
             sink,
             wasi: wasi::deny_all(stderr.clone()),
             table: ResourceTable::new(),
             limits,
             policy: rules.policy.clone(),
-            started,
+            guard: rules.guard.clone(),
             deadline,
-            waiting: Duration::ZERO,
+            cpu: CpuMeter::running(),
             log_used: 0,
+            sql_used: 0,
             exhausted: None,
-            violation: None,
+            refused: None,
             logs: Vec::new(),
             last_failure: None,
             statements: 0,
@@ -463,10 +505,7 @@ impl Sandbox {
                 let budget = state.time_budget();
                 return Err(state.exhaust(budget));
             }
-            let computing = now
-                .duration_since(state.started)
-                .saturating_sub(state.waiting);
-            if computing > state.limits.cpu {
+            if state.cpu.charge() > state.limits.cpu {
                 let budget = Exhausted::Cpu(format!("{}", state.limits.cpu.as_secs_f64()));
                 return Err(state.exhaust(budget));
             }
@@ -496,6 +535,7 @@ impl Sandbox {
                 ..Limits::default()
             },
             policy: None,
+            guard: Guard::default(),
         };
         let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);
@@ -540,13 +580,9 @@ impl Sandbox {
         let result = match result {
             Ok(Ok(())) => CallResult::Completed,
             Ok(Err(message)) => CallResult::Returned(message),
-            Err(_) if state.violation.is_some() => CallResult::Refused(
-                state
-                    .violation
-                    .clone()
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-            ),
+            Err(_) if state.refused.is_some() => {
+                CallResult::Refused(state.refused.clone().unwrap_or_default())
+            }
             Err(trap) => {
                 let exhausted = state
                     .exhausted

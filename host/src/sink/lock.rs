@@ -2,10 +2,12 @@
 //!
 //! PostgreSQL: a session advisory lock keyed by a hash of the schema and the
 //! version table. MySQL/MariaDB: `GET_LOCK` on a name hashed from the database
-//! and the version table. SQLite: an exclusive OS lock on a file beside the
+//! and the version table. Both are held on a host-only connection of their
+//! own, on which no revision statement ever runs: `pg_advisory_unlock_all()`
+//! or `RELEASE_ALL_LOCKS()` in a revision releases nothing of the host's, and
+//! the lock's session is idle, so the server notices at once when a killed
+//! run's socket closes. SQLite: an exclusive OS lock on a file beside the
 //! database (`<file>.retort-lock`), released by the OS if the process dies.
-//! PostgreSQL and MySQL release session locks when the connection ends, so a
-//! crashed run never leaves a lock behind either.
 
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Row};
 
-use super::online::{Connection, OnlineSink};
+use super::online::{Connection, OnlineSink, close_connection, open};
 
 /// The lock could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +40,9 @@ pub enum LockError {
 
 const POLL: Duration = Duration::from_millis(100);
 
-const PG_KEY: &str = "hashtextextended(current_schema() || '.' || $1, 0)";
+/// The key: the schema that holds the version table (resolved when the run
+/// connected, as `current_schema()` was then) and the table's name.
+const PG_KEY: &str = "hashtextextended($2 || '.' || $1, 0)";
 
 const MYSQL_NAME: &str = "CONCAT('retort:', LEFT(SHA2(CONCAT(DATABASE(), '.', ?), 256), 40))";
 
@@ -47,11 +51,20 @@ impl OnlineSink {
     pub async fn lock(&mut self, table: &str, timeout: Duration) -> Result<(), LockError> {
         let failed = |e: sqlx::Error| LockError::Failed(e.to_string());
         let started = Instant::now();
-        match &mut self.conn {
+        if !matches!(self.conn, Connection::Sqlite(_)) && self.control.is_none() {
+            let (control, _) = open(&self.url, self.schema.as_deref()).await.map_err(|e| {
+                LockError::Failed(format!("cannot open the lock's connection: {e}"))
+            })?;
+            self.control = Some(control);
+        }
+        let schema = self.host_schema().unwrap_or("public").to_string();
+        let conn = self.control.as_mut().unwrap_or(&mut self.conn);
+        match conn {
             Connection::Postgres(c) => loop {
                 let sql = format!("SELECT pg_try_advisory_lock({PG_KEY})");
                 let row = sqlx::query(AssertSqlSafe(sql))
                     .bind(table)
+                    .bind(&schema)
                     .fetch_one(&mut *c)
                     .await
                     .map_err(failed)?;
@@ -59,7 +72,7 @@ impl OnlineSink {
                     return Ok(());
                 }
                 if started.elapsed() >= timeout {
-                    let holder = postgres_holder(c, table).await;
+                    let holder = postgres_holder(c, table, &schema).await;
                     return Err(LockError::Timeout {
                         waited: started.elapsed(),
                         holder,
@@ -95,13 +108,23 @@ impl OnlineSink {
         }
     }
 
-    /// Releases the migration lock (closing the connection releases it too).
+    /// Releases the migration lock (closing the connection releases it too)
+    /// and closes the lock's connection. Releasing twice does nothing.
     pub async fn unlock(&mut self, table: &str) {
-        let result = match &mut self.conn {
+        if let Connection::Sqlite(_) = self.conn {
+            self.lock_file = None;
+            return;
+        }
+        let Some(mut control) = self.control.take() else {
+            return;
+        };
+        let schema = self.host_schema().unwrap_or("public").to_string();
+        let result = match &mut control {
             Connection::Postgres(c) => {
                 let sql = format!("SELECT pg_advisory_unlock({PG_KEY})");
                 sqlx::query(AssertSqlSafe(sql))
                     .bind(table)
+                    .bind(&schema)
                     .execute(&mut *c)
                     .await
                     .map(drop)
@@ -114,18 +137,18 @@ impl OnlineSink {
                     .await
                     .map(drop)
             }
-            Connection::Sqlite(_) => {
-                self.lock_file = None;
-                Ok(())
-            }
+            Connection::Sqlite(_) => Ok(()),
         };
         if let Err(e) = result {
             tracing::warn!("releasing the migration lock: {e}");
         }
+        if let Err(e) = close_connection(control).await {
+            tracing::debug!("closing the lock's connection: {e}");
+        }
     }
 }
 
-async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str) -> Option<String> {
+async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str, schema: &str) -> Option<String> {
     let sql = format!(
         "SELECT a.pid::bigint, coalesce(a.application_name, ''), coalesce(host(a.client_addr), 'local socket'), \
                 to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS') \
@@ -135,6 +158,7 @@ async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str) -> Option<Stri
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(table)
+        .bind(schema)
         .fetch_optional(c)
         .await
         .ok()??;

@@ -2,20 +2,37 @@
 //! connection ([`OnlineSink`]) or into a script ([`Recorder`]). Nothing else
 //! in Retort knows which one it is talking to.
 
+mod cancel;
 mod lock;
 mod offline;
 mod online;
+mod sqlite_guard;
 mod tap;
 
 pub use lock::LockError;
 pub use offline::Recorder;
-pub use online::{ConnectError, OnlineSink, redact, sqlite_file};
+pub use online::{ConnectError, OnlineSink, TxFault, redact, sqlite_file};
 pub use tap::{RunDigest, Tap, Transcribed};
 
 use tracing::Instrument;
 
 use crate::dialect::Dialect;
 use crate::value::{DbError, Rows, Value};
+
+/// Why a query gave no rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// The database (or the host on its behalf) refused it.
+    Db(DbError),
+    /// Its rows passed the byte budget it was given; reading stopped there.
+    TooLarge,
+}
+
+impl From<DbError> for QueryError {
+    fn from(e: DbError) -> Self {
+        QueryError::Db(e)
+    }
+}
 
 /// Whether statements reach a database or a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +75,6 @@ impl Sink {
     /// parameters `sql` may be a script of several statements.
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         check_params(params)?;
-        self.check_rehearsal(sql)?;
         self.tap_mut().statement(false, sql, params);
         let span = statement_span("execute", sql, params);
         let result = async {
@@ -73,52 +89,128 @@ impl Sink {
             Ok(rows) => span.record("rows", rows),
             Err(e) => span.record("error", tracing::field::display(e)),
         };
-        result
+        result.map_err(|e| self.explain_db(e))
     }
 
-    /// Runs a statement that returns rows; offline this is always an error.
-    pub async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    /// Runs a statement that returns rows, keeping at most `max` bytes of
+    /// them; offline this is always an error.
+    pub async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max: usize,
+    ) -> Result<Rows, QueryError> {
         check_params(params)?;
-        self.check_rehearsal(sql)?;
         self.tap_mut().statement(true, sql, params);
         let span = statement_span("query", sql, params);
         let result = async {
             match self {
-                Sink::Online(s) => s.query(sql, params).await,
-                Sink::Offline(r) => r.query(sql),
+                Sink::Online(s) => s.query(sql, params, max).await,
+                Sink::Offline(r) => r.query(sql).map_err(QueryError::Db),
             }
         }
         .instrument(span.clone())
         .await;
         match &result {
             Ok(rows) => span.record("rows", rows.values.len()),
-            Err(e) => span.record("error", tracing::field::display(e)),
+            Err(QueryError::Db(e)) => span.record("error", tracing::field::display(e)),
+            Err(QueryError::TooLarge) => span.record("error", "over its result budget"),
         };
-        result
+        result.map_err(|e| self.explain(e))
     }
 
-    /// Makes this connection a dry run's rehearsal: from now on a revision's
-    /// statement that begins or ends a transaction is refused, since it
-    /// would end (and commit) the transaction the rehearsal rolls back.
-    pub fn set_rehearsal(&mut self) {
+    /// A query of the host's own (no budget on its rows).
+    pub async fn host_query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+        match self.query(sql, params, usize::MAX).await {
+            Ok(rows) => Ok(rows),
+            Err(QueryError::Db(e)) => Err(e),
+            Err(QueryError::TooLarge) => Err(DbError::host("the rows passed every budget")),
+        }
+    }
+
+    /// SQLite's authorizer answers "not authorized" only: say which rule.
+    fn explain(&self, e: QueryError) -> QueryError {
+        match e {
+            QueryError::Db(e) => QueryError::Db(self.explain_db(e)),
+            other => other,
+        }
+    }
+
+    fn explain_db(&self, mut e: DbError) -> DbError {
+        if let Sink::Online(s) = self
+            && let Some(reason) = s.authorizer_refusal()
+            && e.message.contains("not authorized")
+        {
+            e.message = format!(
+                "{}: retort's SQLite authorizer refused it: {reason}",
+                e.message
+            );
+        }
+        e
+    }
+
+    /// Begins the transaction a revision runs in (noting, online, how to
+    /// recognise it afterwards).
+    pub async fn begin(&mut self) -> Result<(), DbError> {
+        self.begin_probing("").await.map(drop)
+    }
+
+    /// [`Sink::begin`], reading `probe` (select-list items, each after `, `)
+    /// in the same round trip where the database allows (PostgreSQL; else
+    /// nothing is read and the result is empty).
+    pub async fn begin_probing(&mut self, probe: &str) -> Result<Vec<Value>, DbError> {
+        match self {
+            Sink::Online(s) => s.begin(probe).await,
+            Sink::Offline(r) => r.execute(r.dialect().begin(), &[]).map(|_| Vec::new()),
+        }
+    }
+
+    /// PostgreSQL: the id of the transaction the host opened last.
+    pub fn transaction_mark(&self) -> Option<&str> {
+        match self {
+            Sink::Online(s) => s.transaction_mark(),
+            Sink::Offline(_) => None,
+        }
+    }
+
+    /// Checks, after a revision, that the host's transaction is as the host
+    /// left it: still the one it opened (`in_transaction`), or none.
+    /// Offline there is nothing to check.
+    pub async fn check_transaction(&mut self, in_transaction: bool) -> Result<(), TxFault> {
+        match self {
+            Sink::Online(s) => s.check_transaction(in_transaction).await,
+            Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    /// The schema (PostgreSQL), database (MySQL) or `main` (SQLite) that
+    /// holds the host's tables, where known: they are addressed qualified.
+    pub fn host_schema(&self) -> Option<&str> {
+        match self {
+            Sink::Online(s) => s.host_schema(),
+            Sink::Offline(r) => r.host_schema(),
+        }
+    }
+
+    /// The host's tables live in `schema` from now on (a rehearsal that set
+    /// its search_path after connecting).
+    pub fn set_host_schema(&mut self, schema: &str) {
         if let Sink::Online(s) = self {
-            s.rehearsal = true;
+            s.set_host_schema(schema);
         }
     }
 
-    fn check_rehearsal(&self, sql: &str) -> Result<(), DbError> {
-        let Sink::Online(s) = self else {
-            return Ok(());
-        };
-        if !s.rehearsal || !s.tap.is_open() {
-            return Ok(());
+    /// Names the host's tables, for the database's own guard (SQLite's authorizer).
+    pub fn protect(&mut self, tables: &[String]) {
+        if let Sink::Online(s) = self {
+            s.protect(tables);
         }
-        match s.dialect().transaction_control(sql) {
-            None => Ok(()),
-            Some(statement) => Err(DbError::host(format!(
-                "a dry run cannot rehearse `{}`: the rehearsal runs the plan in one transaction and rolls it back, and this statement would end it. Retort runs each revision in a transaction of its own, so a revision should not begin or end one itself (declare `transactional: false` for a revision that must)",
-                statement.trim()
-            ))),
+    }
+
+    /// Marks the start (`true`) and end of a revision's statements.
+    pub fn revision_running(&mut self, running: bool) {
+        if let Sink::Online(s) = self {
+            s.revision_running(running);
         }
     }
 
@@ -143,11 +235,13 @@ impl Sink {
         matches!(self, Sink::Online(s) if s.is_broken())
     }
 
-    /// Gives up on the connection after a statement overran its time: its
-    /// state is unknown, so nothing more is sent on it.
-    pub fn abandon(&mut self) {
-        if let Sink::Online(s) = self {
-            s.abandon();
+    /// Gives up on the connection after a statement overran its time (its
+    /// state is unknown, so nothing more is sent on it), stopping the
+    /// statement on the server. Returns what was done.
+    pub async fn abandon(&mut self) -> String {
+        match self {
+            Sink::Online(s) => s.abandon().await,
+            Sink::Offline(_) => String::new(),
         }
     }
 

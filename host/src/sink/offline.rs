@@ -9,6 +9,9 @@ use crate::value::{DbError, Rows, Value};
 pub struct Recorder {
     dialect: Dialect,
     script: String,
+    /// Where the host's tables are (`main` on SQLite, the run's schema on
+    /// PostgreSQL when one is set).
+    host_schema: Option<String>,
     /// The digest of the revisions' statements.
     pub(super) tap: super::Tap,
 }
@@ -19,12 +22,27 @@ impl Recorder {
         let mut recorder = Recorder {
             dialect,
             script: String::new(),
+            host_schema: (dialect == Dialect::Sqlite).then(|| "main".to_string()),
             tap: super::Tap::default(),
         };
         for statement in dialect.script_preamble() {
             recorder.push(statement);
         }
         recorder
+    }
+
+    /// The script addresses the host's tables in `schema` (PostgreSQL's
+    /// `--schema`).
+    pub fn with_host_schema(mut self, schema: Option<&str>) -> Self {
+        if let Some(schema) = schema {
+            self.host_schema = Some(schema.to_string());
+        }
+        self
+    }
+
+    /// Where the host's tables are, if the script says.
+    pub fn host_schema(&self) -> Option<&str> {
+        self.host_schema.as_deref()
     }
 
     /// The dialect the script is written in.
@@ -54,14 +72,17 @@ impl Recorder {
         )))
     }
 
-    /// Appends `-- text` (one comment line per line of text) after a blank line.
+    /// Appends `-- text` (one comment line per line of text) after a blank
+    /// line. Every character that could end a line for a client (`\r`,
+    /// vertical tab, form feed, Unicode line separators…) or act on a
+    /// terminal is escaped, so nothing in `text` can leave its comment.
     pub fn comment(&mut self, text: &str) {
         if !self.script.is_empty() {
             self.script.push('\n');
         }
         for line in text.lines() {
             self.script.push_str("-- ");
-            self.script.push_str(line);
+            self.script.push_str(&crate::printable::one_line(line));
             self.script.push('\n');
         }
     }
@@ -116,6 +137,23 @@ mod tests {
             r.script(),
             "CREATE TABLE t (a TEXT);\nINSERT INTO t VALUES ('it''s');\nSELECT 1; SELECT 2;\nSELECT 3 -- trailing\n;\n"
         );
+    }
+
+    #[test]
+    fn comments_cannot_be_left() {
+        let mut r = Recorder::new(Dialect::Postgres);
+        r.comment("upgrade -> ab12: routine index tweak\rDROP TABLE seed; --\u{2028}x\u{b}y");
+        r.comment("two\nlines");
+        for line in r.script().lines().skip(1) {
+            assert!(line.is_empty() || line.starts_with("-- "), "{line:?}");
+        }
+        assert!(!r.script().contains('\r'));
+        assert!(
+            r.script().contains("tweak\\u{d}DROP TABLE seed"),
+            "{}",
+            r.script()
+        );
+        assert!(r.script().ends_with("-- two\n-- lines\n"), "{}", r.script());
     }
 
     #[test]

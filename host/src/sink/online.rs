@@ -12,8 +12,12 @@ use sqlx::{
     AssertSqlSafe, Column, ConnectOptions, Connection as _, Decode, Row, TypeInfo, ValueRef,
 };
 
+use futures_util::TryStreamExt;
+
+use super::QueryError;
+use super::sqlite_guard::{Authorizer, RawHandle};
 use crate::dialect::Dialect;
-use crate::value::{DbError, Rows, Value};
+use crate::value::{DbError, ROW_OVERHEAD, Rows, Value};
 
 /// A slow statement is normal in a migration (and waiting for the lock is
 /// slow by design): sqlx's default warning would only be noise, `-vv` shows it.
@@ -67,12 +71,25 @@ pub struct OnlineSink {
     /// The held SQLite lock file.
     pub(super) lock_file: Option<std::fs::File>,
     /// What was connected to, for [`OnlineSink::reconnect`].
-    url: String,
-    schema: Option<String>,
+    pub(super) url: String,
+    pub(super) schema: Option<String>,
+    /// The schema (PostgreSQL), database (MySQL) or `main` (SQLite) that
+    /// holds the host's tables, resolved once when connecting: the host
+    /// addresses its tables qualified with it, so nothing a revision sets
+    /// or creates later can redirect them.
+    host_schema: Option<String>,
+    /// The server's id of this session (PostgreSQL backend pid, MySQL
+    /// connection id), to stop it from another session.
+    backend: Option<i64>,
+    /// SQLite: the authorizer and the raw handle.
+    sqlite: Option<(&'static Authorizer, RawHandle)>,
+    /// The host-only connection that holds the migration lock (PostgreSQL,
+    /// MySQL): a revision's statements never run on it, so none can release it.
+    pub(super) control: Option<Connection>,
+    /// PostgreSQL: the id of the transaction the host opened last.
+    tx_mark: Option<String>,
     /// The digest of the revisions' statements.
     pub(super) tap: super::Tap,
-    /// A dry run's rehearsal: revisions may not begin or end transactions.
-    pub(super) rehearsal: bool,
 }
 
 impl OnlineSink {
@@ -81,88 +98,189 @@ impl OnlineSink {
     /// `schema` (PostgreSQL only), the schema is created if missing and becomes
     /// the `search_path`, so the version table and unqualified names live there.
     pub async fn connect(url: &str, schema: Option<&str>) -> Result<OnlineSink, ConnectError> {
-        let fail = |reason: String| ConnectError {
-            url: redact(url),
-            reason,
-        };
-        let dialect = Dialect::from_url(url).ok_or_else(|| {
-            fail(
-                "unknown URL scheme; use sqlite:PATH, postgres://… or mysql://… (mariadb://…)"
-                    .into(),
-            )
-        })?;
-        if schema.is_some() && dialect != Dialect::Postgres {
-            return Err(fail(format!(
-                "a schema is a PostgreSQL setting; on {dialect} put the database name in the URL instead"
-            )));
-        }
-        let mut sqlite_file = None;
-        let conn = match dialect {
-            Dialect::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url)
-                    .map_err(|e| fail(e.to_string()))?
-                    .create_if_missing(true)
-                    .foreign_keys(true)
-                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
-                let file = options.get_filename();
-                if !url.contains("memory") && file.as_os_str() != ":memory:" {
-                    sqlite_file = Some(file.to_path_buf());
-                }
-                Connection::Sqlite(options.connect().await.map_err(|e| fail(e.to_string()))?)
-            }
-            Dialect::Postgres => {
-                let options = PgConnectOptions::from_str(url)
-                    .map_err(|e| fail(e.to_string()))?
-                    .application_name("retort")
-                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
-                let mut conn = options.connect().await.map_err(|e| fail(e.to_string()))?;
-                if let Some(schema) = schema {
-                    let quoted = Dialect::Postgres.quote_ident(schema);
-                    let sql = format!(
-                        "CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"
-                    );
-                    sqlx::raw_sql(AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await
-                        .map_err(|e| fail(format!("cannot use schema {schema:?}: {e}")))?;
-                }
-                Connection::Postgres(conn)
-            }
-            Dialect::Mysql => {
-                let url = match url.strip_prefix("mariadb:") {
-                    Some(rest) => format!("mysql:{rest}"),
-                    None => url.to_string(),
-                };
-                let options = MySqlConnectOptions::from_str(&url)
-                    .map_err(|e| fail(e.to_string()))?
-                    .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
-                Connection::Mysql(options.connect().await.map_err(|e| fail(e.to_string()))?)
-            }
-        };
-        Ok(OnlineSink {
+        let (conn, sqlite_file) = open(url, schema).await?;
+        let mut sink = OnlineSink {
             conn,
             broken: false,
             sqlite_file,
             lock_file: None,
             url: url.to_string(),
             schema: schema.map(str::to_string),
+            host_schema: None,
+            backend: None,
+            sqlite: None,
+            control: None,
+            tx_mark: None,
             tap: super::Tap::default(),
-            rehearsal: false,
-        })
+        };
+        sink.identify()
+            .await
+            .map_err(|e| connect_error(url, format!("cannot read the session's schema: {e}")))?;
+        Ok(sink)
     }
 
-    /// Replaces a lost connection with a new one to the same database. A held
-    /// SQLite lock file stays held; server-side locks were lost with the session.
+    /// Resolves the host's schema and the session id, and installs SQLite's
+    /// authorizer.
+    async fn identify(&mut self) -> Result<(), sqlx::Error> {
+        match &mut self.conn {
+            Connection::Sqlite(c) => {
+                self.sqlite = Some(Authorizer::install(c).await?);
+                self.host_schema = Some("main".into());
+            }
+            Connection::Postgres(c) => {
+                let row = sqlx::query("SELECT current_schema()::text, pg_backend_pid()::bigint")
+                    .fetch_one(&mut *c)
+                    .await?;
+                self.host_schema = row.try_get(0)?;
+                self.backend = row.try_get(1)?;
+            }
+            Connection::Mysql(c) => {
+                let row = sqlx::query("SELECT DATABASE(), CAST(CONNECTION_ID() AS SIGNED)")
+                    .fetch_one(&mut *c)
+                    .await?;
+                self.host_schema = row.try_get(0)?;
+                self.backend = row.try_get(1)?;
+                // The host digests its tables with GROUP_CONCAT: room for every row.
+                sqlx::raw_sql("SET SESSION group_concat_max_len = 4294967295")
+                    .execute(&mut *c)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The schema (or database) that holds the host's tables.
+    pub fn host_schema(&self) -> Option<&str> {
+        self.host_schema.as_deref()
+    }
+
+    /// The host's tables live in `schema` from now on.
+    pub fn set_host_schema(&mut self, schema: &str) {
+        self.host_schema = Some(schema.to_string());
+    }
+
+    /// Names the host's tables, which SQLite's authorizer then guards.
+    pub fn protect(&mut self, tables: &[String]) {
+        if let Some((authorizer, _)) = self.sqlite {
+            authorizer.protect(tables);
+        }
+    }
+
+    /// Marks the start (`true`) or end of a revision's statements.
+    pub fn revision_running(&mut self, running: bool) {
+        if let Some((authorizer, _)) = self.sqlite {
+            authorizer.set_active(running);
+        }
+    }
+}
+
+fn connect_error(url: &str, reason: String) -> ConnectError {
+    ConnectError {
+        url: redact(url),
+        reason,
+    }
+}
+
+/// Opens one connection (and the SQLite file it names, if any).
+pub(super) async fn open(
+    url: &str,
+    schema: Option<&str>,
+) -> Result<(Connection, Option<std::path::PathBuf>), ConnectError> {
+    let fail = |reason: String| connect_error(url, reason);
+    let dialect = Dialect::from_url(url).ok_or_else(|| {
+        fail("unknown URL scheme; use sqlite:PATH, postgres://… or mysql://… (mariadb://…)".into())
+    })?;
+    if schema.is_some() && dialect != Dialect::Postgres {
+        return Err(fail(format!(
+            "a schema is a PostgreSQL setting; on {dialect} put the database name in the URL instead"
+        )));
+    }
+    let mut sqlite_file = None;
+    let conn = match dialect {
+        Dialect::Sqlite => {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| fail(e.to_string()))?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
+            let file = options.get_filename();
+            if !url.contains("memory") && file.as_os_str() != ":memory:" {
+                sqlite_file = Some(file.to_path_buf());
+            }
+            Connection::Sqlite(options.connect().await.map_err(|e| fail(e.to_string()))?)
+        }
+        Dialect::Postgres => {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| fail(e.to_string()))?
+                .application_name("retort")
+                .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
+            let mut conn = options.connect().await.map_err(|e| fail(e.to_string()))?;
+            if let Some(schema) = schema {
+                let quoted = Dialect::Postgres.quote_ident(schema);
+                let sql =
+                    format!("CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}");
+                sqlx::raw_sql(AssertSqlSafe(sql))
+                    .execute(&mut conn)
+                    .await
+                    .map_err(|e| fail(format!("cannot use schema {schema:?}: {e}")))?;
+            }
+            Connection::Postgres(conn)
+        }
+        Dialect::Mysql => {
+            let url = match url.strip_prefix("mariadb:") {
+                Some(rest) => format!("mysql:{rest}"),
+                None => url.to_string(),
+            };
+            let options = MySqlConnectOptions::from_str(&url)
+                .map_err(|e| fail(e.to_string()))?
+                .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
+            Connection::Mysql(options.connect().await.map_err(|e| fail(e.to_string()))?)
+        }
+    };
+    Ok((conn, sqlite_file))
+}
+
+impl OnlineSink {
+    /// Replaces a lost connection with a new one to the same database. The
+    /// lock stays held (on its own connection, or the SQLite lock file).
     pub async fn reconnect(&mut self) -> Result<(), ConnectError> {
-        let fresh = OnlineSink::connect(&self.url, self.schema.as_deref()).await?;
-        self.conn = fresh.conn;
+        let mut fresh = OnlineSink::connect(&self.url, self.schema.as_deref()).await?;
+        if let (Some((old, _)), Some((new, _))) = (self.sqlite, fresh.sqlite) {
+            new.protect(&old.host_tables());
+        }
+        std::mem::swap(&mut self.conn, &mut fresh.conn);
+        self.sqlite = fresh.sqlite;
+        self.backend = fresh.backend;
         self.broken = false;
         Ok(())
     }
 
-    /// Marks the connection unusable (a statement was abandoned mid-flight).
-    pub fn abandon(&mut self) {
+    /// Gives the connection up after a statement overran its time, and stops
+    /// that statement on the server, so that it does not go on holding locks
+    /// (and its transaction) after the run: PostgreSQL terminates the backend
+    /// and MySQL kills the connection, from a session of their own, and the
+    /// host waits until the server confirms the session is gone; SQLite
+    /// interrupts the statement. Returns what was done, for the message.
+    pub async fn abandon(&mut self) -> String {
         self.broken = true;
+        match (&self.conn, self.backend) {
+            (Connection::Sqlite(_), _) => match self.sqlite {
+                Some((_, raw)) => {
+                    raw.interrupt();
+                    "the statement was interrupted and the connection closed, which rolls its transaction back".into()
+                }
+                None => "the connection was closed".into(),
+            },
+            (_, Some(backend)) => match super::cancel::stop_session(self, backend).await {
+                Ok(note) => note,
+                Err(e) => format!(
+                    "stopping the statement on the server failed ({e}): check for a session still running it (backend {backend})"
+                ),
+            },
+            (_, None) => {
+                "the server's session id is unknown, so the statement may still run there".into()
+            }
+        }
     }
 
     /// Whether the connection itself has failed (as opposed to a statement).
@@ -234,36 +352,152 @@ impl OnlineSink {
         result.map_err(|e| self.fail(e))
     }
 
-    pub(super) async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Rows, DbError> {
+    /// Runs a query, keeping at most `max` bytes of rows (as
+    /// [`Value::size`] counts them): rows are read one at a time, and the
+    /// query stops as soon as they would pass it.
+    pub(super) async fn query(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        max: usize,
+    ) -> Result<Rows, QueryError> {
         let (sql, ordered) = self
             .dialect()
             .translate(sql, params)
-            .map_err(|e| DbError::host(e.to_string()))?;
+            .map_err(|e| QueryError::Db(DbError::host(e.to_string())))?;
         let result = match &mut self.conn {
-            Connection::Sqlite(c) => bind_all!(Sqlite, &sql, &ordered, None::<String>)
-                .fetch_all(c)
-                .await
-                .map(|rows| collect(&rows, sqlite_row)),
-            Connection::Postgres(c) => bind_all!(Postgres, &sql, &ordered, UntypedNull)
-                .fetch_all(c)
-                .await
-                .map(|rows| collect(&rows, postgres_row)),
-            Connection::Mysql(c) => bind_all!(MySql, &sql, &ordered, None::<String>)
-                .fetch_all(c)
-                .await
-                .map(|rows| collect(&rows, mysql_row)),
+            Connection::Sqlite(c) => {
+                let stream = bind_all!(Sqlite, &sql, &ordered, None::<String>).fetch(c);
+                collect(stream, sqlite_row, max).await
+            }
+            Connection::Postgres(c) => {
+                let stream = bind_all!(Postgres, &sql, &ordered, UntypedNull).fetch(c);
+                collect(stream, postgres_row, max).await
+            }
+            Connection::Mysql(c) => {
+                let stream = bind_all!(MySql, &sql, &ordered, None::<String>).fetch(c);
+                collect(stream, mysql_row, max).await
+            }
         };
-        result.map_err(|e| self.fail(e))?
+        match result {
+            Ok(rows) => rows,
+            Err(e) => Err(QueryError::Db(self.fail(e))),
+        }
     }
 
-    /// Closes the connection cleanly (releasing any lock it holds).
-    pub async fn close(self) -> Result<(), DbError> {
-        match self.conn {
-            Connection::Sqlite(c) => c.close().await,
-            Connection::Postgres(c) => c.close().await,
-            Connection::Mysql(c) => c.close().await,
+    /// Begins the host's transaction for a revision. On PostgreSQL, in the
+    /// same round trip, notes the transaction's id (so that it can be
+    /// recognised afterwards) and reads `probe` (more select-list items,
+    /// each starting with `, `), whose values are returned.
+    pub(super) async fn begin(&mut self, probe: &str) -> Result<Vec<Value>, DbError> {
+        let result = match &mut self.conn {
+            Connection::Postgres(c) => {
+                let sql = format!("BEGIN; SELECT pg_current_xact_id()::text{probe}");
+                match sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
+                    Ok(rows) => {
+                        let row = rows
+                            .first()
+                            .ok_or_else(|| DbError::host("BEGIN returned no transaction id"))?;
+                        let mut values = (0..row.len())
+                            .map(|i| postgres_row(row, i))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        if let Value::Text(xid) = values.remove(0) {
+                            self.tx_mark = Some(xid);
+                        }
+                        return Ok(values);
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Connection::Sqlite(c) => sqlx::raw_sql("BEGIN").execute(c).await.map(drop),
+            Connection::Mysql(c) => sqlx::raw_sql("START TRANSACTION")
+                .execute(c)
+                .await
+                .map(drop),
+        };
+        result.map(|()| Vec::new()).map_err(|e| self.fail(e))
+    }
+
+    /// PostgreSQL: the id of the transaction the host opened last.
+    pub(super) fn transaction_mark(&self) -> Option<&str> {
+        self.tx_mark.as_deref()
+    }
+
+    /// Whether the transaction the host opened is still open and still the
+    /// same (`in_transaction`), or no transaction is open (`!in_transaction`).
+    /// `Err` says what the revision did to it.
+    pub(super) async fn check_transaction(&mut self, in_transaction: bool) -> Result<(), TxFault> {
+        let state = match &mut self.conn {
+            Connection::Sqlite(_) => match self.sqlite {
+                Some((_, raw)) => TxState::Open(!raw.autocommit()),
+                None => return Ok(()),
+            },
+            Connection::Postgres(c) => {
+                let row = sqlx::query(
+                    "SELECT pg_current_xact_id_if_assigned()::text,                      (SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid() AND xact_start IS NOT NULL AND xact_start <> query_start)",
+                )
+                .fetch_one(&mut *c)
+                .await
+                .and_then(|row| Ok((row.try_get::<Option<String>, _>(0)?, row.try_get::<i64, _>(1)?)))
+                .map_err(unreadable)?;
+                let (xid, open) = row;
+                TxState::Postgres {
+                    xid,
+                    open: open > 0,
+                }
+            }
+            Connection::Mysql(c) => {
+                let open: i64 = sqlx::query("SELECT CAST(@@in_transaction AS SIGNED)")
+                    .fetch_one(&mut *c)
+                    .await
+                    .and_then(|row| row.try_get(0))
+                    .map_err(unreadable)?;
+                TxState::Open(open != 0)
+            }
+        };
+        let ended = "its transaction was ended by the revision (a COMMIT or ROLLBACK got past the checks): what it did before that is already committed or undone";
+        let opened = "it left a transaction open (a BEGIN got past the checks), which would have swallowed the version row";
+        let changed = |reason: String| TxFault {
+            reason,
+            changed: true,
+        };
+        match state {
+            TxState::Open(open) if open == in_transaction => Ok(()),
+            TxState::Open(_) if in_transaction => Err(changed(ended.into())),
+            TxState::Open(_) => Err(changed(opened.into())),
+            TxState::Postgres { xid, open } => {
+                if !in_transaction {
+                    return if open {
+                        Err(changed(opened.into()))
+                    } else {
+                        Ok(())
+                    };
+                }
+                if xid.is_some() && xid == self.tx_mark {
+                    Ok(())
+                } else {
+                    Err(changed(format!(
+                        "{ended} (the host opened transaction {}, the session is now in {})",
+                        self.tx_mark.as_deref().unwrap_or("?"),
+                        xid.as_deref().unwrap_or("none")
+                    )))
+                }
+            }
         }
-        .map_err(db_error)
+    }
+
+    /// Why SQLite's authorizer last refused a statement of the running
+    /// revision, if it did.
+    pub(super) fn authorizer_refusal(&self) -> Option<String> {
+        self.sqlite.and_then(|(a, _)| a.refused())
+    }
+
+    /// Closes the connection cleanly (and the lock's, releasing the lock).
+    pub async fn close(self) -> Result<(), DbError> {
+        if let Some(control) = self.control {
+            let _ = close_connection(control).await;
+        }
+        close_connection(self.conn).await.map_err(db_error)
     }
 }
 
@@ -297,18 +531,70 @@ fn db_error(e: sqlx::Error) -> DbError {
     }
 }
 
-fn collect<R: Row>(
-    rows: &[R],
+/// Why a transaction check did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxFault {
+    /// What is wrong, or why it could not be read.
+    pub reason: String,
+    /// True when the transaction was seen to be changed; false when its
+    /// state could not be read at all.
+    pub changed: bool,
+}
+
+fn unreadable(e: sqlx::Error) -> TxFault {
+    TxFault {
+        reason: format!("cannot read the transaction's state: {e}"),
+        changed: false,
+    }
+}
+
+/// What a transaction check read.
+enum TxState {
+    /// Whether a transaction is open.
+    Open(bool),
+    /// PostgreSQL: the current transaction's id, and whether one is open.
+    Postgres { xid: Option<String>, open: bool },
+}
+
+pub(super) async fn close_connection(conn: Connection) -> Result<(), sqlx::Error> {
+    match conn {
+        Connection::Sqlite(c) => c.close().await,
+        Connection::Postgres(c) => c.close().await,
+        Connection::Mysql(c) => c.close().await,
+    }
+}
+
+/// Reads rows one at a time, decoding each, until they would pass `max`
+/// bytes. The outer error is the driver's (it may mean the connection is
+/// lost); the inner one is about the rows.
+async fn collect<R: Row>(
+    mut stream: futures_util::stream::BoxStream<'_, Result<R, sqlx::Error>>,
     decode: fn(&R, usize) -> Result<Value, DbError>,
-) -> Result<Rows, DbError> {
-    let columns = rows.first().map_or_else(Vec::new, |r| {
-        r.columns().iter().map(|c| c.name().to_string()).collect()
-    });
-    let values = rows
-        .iter()
-        .map(|row| (0..row.len()).map(|i| decode(row, i)).collect())
-        .collect::<Result<_, _>>()?;
-    Ok(Rows { columns, values })
+    max: usize,
+) -> Result<Result<Rows, QueryError>, sqlx::Error> {
+    let mut rows = Rows::default();
+    let mut held = 0usize;
+    while let Some(row) = stream.try_next().await? {
+        if rows.columns.is_empty() {
+            rows.columns = row.columns().iter().map(|c| c.name().to_string()).collect();
+        }
+        let mut values = Vec::with_capacity(row.len());
+        held = held.saturating_add(ROW_OVERHEAD);
+        for i in 0..row.len() {
+            match decode(&row, i) {
+                Ok(value) => {
+                    held = held.saturating_add(value.size());
+                    values.push(value);
+                }
+                Err(e) => return Ok(Err(QueryError::Db(e))),
+            }
+        }
+        if held > max {
+            return Ok(Err(QueryError::TooLarge));
+        }
+        rows.values.push(values);
+    }
+    Ok(Ok(rows))
 }
 
 fn decode<'r, DB: sqlx::Database, T: Decode<'r, DB>>(raw: DB::ValueRef<'r>) -> Result<T, DbError> {
