@@ -167,7 +167,7 @@ fn refused(s: &Scratch, target: &Target, config: &[&str], upgrade: &str, expecte
 #[test]
 fn statements_naming_the_host_tables_are_refused_before_they_are_sent() {
     for (s, target) in Target::all() {
-        let upgrade = "db.execute('CREATE TABLE decoy (x INTEGER)');\n\
+        let upgrade = "db.execute(\"INSERT INTO users (id, name, email) VALUES (92, 'd', 'd@example.com')\");\n\
                        db.execute('DELETE FROM \"Retort_Version\" WHERE 1 = 1');";
         refused(
             &s,

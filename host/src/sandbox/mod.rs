@@ -146,6 +146,8 @@ struct HostState {
     exhausted: Option<Exhausted>,
     /// Why a statement was refused (by the host's rules or the policy), if one was.
     refused: Option<String>,
+    /// What the host did about a statement it gave up on, if it did.
+    abandoned: Option<String>,
     logs: Vec<LogLine>,
     last_failure: Option<FailedStatement>,
     statements: u64,
@@ -233,7 +235,7 @@ impl HostState {
     async fn abandon(&mut self) -> wasmtime::Error {
         let budget = self.time_budget();
         if let Some(sink) = self.sink.as_mut() {
-            sink.abandon().await;
+            self.abandoned = Some(sink.abandon().await).filter(|note| !note.is_empty());
         }
         self.exhaust(budget)
     }
@@ -487,6 +489,7 @@ impl Sandbox {
             sql_used: 0,
             exhausted: None,
             refused: None,
+            abandoned: None,
             logs: Vec::new(),
             last_failure: None,
             statements: 0,
@@ -589,7 +592,10 @@ impl Sandbox {
                     .clone()
                     .or_else(|| stderr_full.then_some(Exhausted::Log(rules.limits.log_bytes)));
                 match exhausted {
-                    Some(what) => CallResult::OverBudget(what.message(revision)),
+                    Some(what) => CallResult::OverBudget(match &state.abandoned {
+                        Some(note) => format!("{}; {note}", what.message(revision)),
+                        None => what.message(revision),
+                    }),
                     None => CallResult::Trapped(describe(&trap)),
                 }
             }
