@@ -413,7 +413,7 @@ mod tests {
             format!("{reviewed}.{}.{EXTENSION}", blake3::hash(&bytes).to_hex()),
             format!(
                 "{reviewed}.{}",
-                other_file.file_name().unwrap().to_str().unwrap()[65..].to_string()
+                &other_file.file_name().unwrap().to_str().unwrap()[65..]
             ),
         ];
         for name in &planted {

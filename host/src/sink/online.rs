@@ -433,18 +433,22 @@ impl OnlineSink {
                 None => return Ok(()),
             },
             Connection::Postgres(c) => {
-                let row = sqlx::query(
-                    "SELECT pg_current_xact_id_if_assigned()::text,                      (SELECT count(*) FROM pg_stat_activity WHERE pid = pg_backend_pid() AND xact_start IS NOT NULL AND xact_start <> query_start)",
+                // The simple protocol: an implicit transaction starts with
+                // the statement, so now() (the transaction's start) differs
+                // from statement_timestamp() only inside a transaction block.
+                let (xid, open) = sqlx::raw_sql(
+                    "SELECT pg_current_xact_id_if_assigned()::text, now() <> statement_timestamp()",
                 )
                 .fetch_one(&mut *c)
                 .await
-                .and_then(|row| Ok((row.try_get::<Option<String>, _>(0)?, row.try_get::<i64, _>(1)?)))
+                .and_then(|row| {
+                    Ok((
+                        row.try_get::<Option<String>, _>(0)?,
+                        row.try_get::<bool, _>(1)?,
+                    ))
+                })
                 .map_err(unreadable)?;
-                let (xid, open) = row;
-                TxState::Postgres {
-                    xid,
-                    open: open > 0,
-                }
+                TxState::Postgres { xid, open }
             }
             Connection::Mysql(c) => {
                 let open: i64 = sqlx::query("SELECT CAST(@@in_transaction AS SIGNED)")

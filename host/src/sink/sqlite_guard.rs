@@ -106,7 +106,7 @@ impl Authorizer {
     fn decide(&self, action: c_int, a1: Option<&str>, a2: Option<&str>) -> Option<String> {
         let host_table = |name: Option<&str>| -> Option<String> {
             let name = name?.to_lowercase();
-            lock(&self.host_tables).iter().any(|t| *t == name).then(|| {
+            lock(&self.host_tables).contains(&name).then(|| {
                 format!(
                     "{name} belongs to Retort: a revision may not read, write, shadow or alter it"
                 )
