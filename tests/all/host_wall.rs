@@ -618,6 +618,7 @@ fn host_side_budgets_hold() {
 
 /// Runs `command` and returns its exit code and peak RSS in KiB (its own,
 /// from `wait4`, whatever else runs on the machine).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child cannot do
 fn peak_rss(mut command: Command) -> (i32, u64, String) {
     let child = command
         .stdout(Stdio::null())
