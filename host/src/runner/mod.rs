@@ -363,7 +363,11 @@ impl<'a> Runner<'a> {
         }
         if whole_run && !self.caller_transaction {
             let first = plan.steps[0].clone();
-            let probe = HostTables::begin_probe(self.table, self.sink());
+            let dialect = self.sink().dialect();
+            let probe = match &self.host {
+                Some(host) => host.begin_probe(dialect),
+                None => String::new(),
+            };
             let probed =
                 self.sink()
                     .begin_probing(&probe)
@@ -492,7 +496,6 @@ impl<'a> Runner<'a> {
                 DbError::host(e.to_string()),
             )
         })?;
-        let table = self.table;
         let sink = self
             .sink
             .as_mut()
@@ -500,7 +503,10 @@ impl<'a> Runner<'a> {
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
         if own_transaction {
-            let probe = HostTables::begin_probe(table, sink);
+            let probe = match &self.host {
+                Some(host) => host.begin_probe(dialect),
+                None => String::new(),
+            };
             let probed = sink
                 .begin_probing(&probe)
                 .await
