@@ -87,6 +87,7 @@ struct FileConfig {
     transaction_mode: Option<String>,
     limits: Option<crate::sandbox::LimitsSpec>,
     policy: Option<crate::sandbox::PolicySpec>,
+    trust: Option<String>,
     cache_dir: Option<String>,
     revisions: Option<String>,
     interpreters: Option<FileInterpreters>,
@@ -120,6 +121,8 @@ pub struct Overrides {
     pub no_lock: bool,
     /// `--transaction-mode per-revision|all`.
     pub transaction_mode: Option<String>,
+    /// `--trust first-party|third-party`.
+    pub trust: Option<String>,
 }
 
 /// The merged configuration.
@@ -143,6 +146,8 @@ pub struct Config {
     pub limits: crate::sandbox::LimitsSpec,
     /// The SQL policy (`[policy]`, with per-revision overrides); `None` when unset.
     pub policy: Option<crate::sandbox::PolicySpec>,
+    /// Who may have written the revisions (`trust`; default first-party).
+    pub trust: crate::sandbox::Trust,
     /// Where revision metadata is cached (default `<migrations>/.retort-cache`;
     /// `off` in the file or `RETORT_CACHE_DIR` disables the cache).
     pub cache_dir: Option<PathBuf>,
@@ -267,6 +272,19 @@ impl Config {
             })?,
             None => TransactionMode::default(),
         };
+        let file_trust = interp("trust", raw.trust)?;
+        let trust = match overrides
+            .trust
+            .clone()
+            .or_else(|| env("RETORT_TRUST"))
+            .or(file_trust)
+        {
+            Some(text) => text.parse().map_err(|message| ConfigError::BadValue {
+                key: "trust",
+                message,
+            })?,
+            None => crate::sandbox::Trust::default(),
+        };
         let limits = raw.limits.unwrap_or_default();
         let policy = raw.policy;
         // Validate every budget and policy now, so a typo is a config error
@@ -283,7 +301,14 @@ impl Config {
             policy.compile().map_err(bad)?;
             for id in policy.revisions.iter().flat_map(|r| r.keys()) {
                 policy.for_revision(id).map_err(bad)?;
+                let deny = policy.deny_list_for(id).map_err(bad)?;
+                if trust == crate::sandbox::Trust::ThirdParty && deny.has_exemptions() {
+                    return Err(bad(format!(
+                        "policy.revisions.{id}.exempt: a third-party revision cannot be exempted from the built-in deny list; only first-party revisions can"
+                    )));
+                }
             }
+            policy.deny_list_for("").map_err(bad)?;
         }
         // From the environment, a relative directory is relative to the current one.
         let cache_dir = match (env("RETORT_CACHE_DIR"), file_cache) {
@@ -318,6 +343,7 @@ impl Config {
             interpreters,
             limits,
             policy,
+            trust,
             database_url,
             migrations,
             version_table: VersionTable::new(&table)?,
@@ -331,15 +357,36 @@ impl Config {
         })
     }
 
-    /// The budgets and policy of revision `id` (validated when loaded).
+    /// The budgets, policy and deny list of revision `id` (validated when
+    /// loaded). Under `third-party` every statement is parsed (an empty
+    /// policy if none is set) and no exemption applies.
     pub fn rules_for(&self, id: &str) -> crate::sandbox::Rules {
         let limits = self.limits.for_revision(id).unwrap_or_default();
-        let policy = self.policy.as_ref().and_then(|p| p.for_revision(id).ok());
+        let mut policy = self.policy.as_ref().and_then(|p| p.for_revision(id).ok());
+        let mut deny = self
+            .policy
+            .as_ref()
+            .and_then(|p| p.deny_list_for(id).ok())
+            .unwrap_or_default();
+        if self.trust == crate::sandbox::Trust::ThirdParty {
+            policy = policy.or_else(|| crate::sandbox::PolicySpec::default().compile().ok());
+            deny = crate::sandbox::DenyList::default();
+        }
         let guard = crate::sandbox::Guard::new(&self.version_table.host_tables());
         crate::sandbox::Rules {
             limits,
             policy,
             guard,
+            deny,
+        }
+    }
+
+    /// [`Config::rules_for`] for a dry run's rehearsal: no exemption from
+    /// the deny list, whatever the trust (a dry run changes nothing anywhere).
+    pub fn rehearsal_rules_for(&self, id: &str) -> crate::sandbox::Rules {
+        crate::sandbox::Rules {
+            deny: crate::sandbox::DenyList::default(),
+            ..self.rules_for(id)
         }
     }
 

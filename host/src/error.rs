@@ -58,6 +58,15 @@ pub enum Error {
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
+    /// Third-party revisions over a connection whose role reaches outside
+    /// its database.
+    #[error("{}", describe_unconfined(.findings, .role_sql))]
+    Unconfined {
+        /// Each way out, as a sentence.
+        findings: Vec<String>,
+        /// The SQL that creates a role that has none.
+        role_sql: String,
+    },
 }
 
 impl Error {
@@ -73,9 +82,25 @@ impl Error {
             | Error::Usage(_)
             | Error::Scaffold(_) => 2,
             Error::Lock(_) => 3,
-            Error::Dirty { .. } | Error::Drift(_) => 4,
+            Error::Dirty { .. } | Error::Drift(_) | Error::Unconfined { .. } => 4,
         }
     }
+}
+
+fn describe_unconfined(findings: &[String], role_sql: &str) -> String {
+    let mut out = String::from(
+        "refusing to run third-party revisions: the connection's role can reach outside its database, and a session that can cannot be confined from inside it:",
+    );
+    for finding in findings {
+        out.push_str(&format!("\n  - it {finding}"));
+    }
+    out.push_str(
+        "\nconnect as a role that owns only the migrations' schema (or database) instead; this creates one (`retort doctor` prints it again):\n",
+    );
+    for line in role_sql.lines() {
+        out.push_str(&format!("    {line}\n"));
+    }
+    out.trim_end().to_string()
 }
 
 fn describe_dirty(table: &str, failures: &[crate::runner::RecordedFailure]) -> String {

@@ -44,7 +44,8 @@ pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
 pub use init::{InitOptions, Initialized, init_project};
 pub use project::{
-    Check, Database, Deployment, Drift, DryRun, DryRunMethod, Project, Range, RevisionRequest,
+    Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, Project, Range,
+    RevisionRequest,
 };
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,

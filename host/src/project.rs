@@ -270,6 +270,10 @@ impl Project {
         target: &Target,
         observer: &mut dyn FnMut(Event<'_>),
     ) -> (Sink, Result<Vec<StepReport>, Error>) {
+        let mut sink = sink;
+        if let Err(e) = self.confine(&mut sink).await {
+            return (sink, Err(e));
+        }
         let (sink, plan) = self
             .locked(sink, async |sink: &mut Sink| {
                 let applied: BTreeSet<String> = self
@@ -297,6 +301,45 @@ impl Project {
             .await
             .map_err(Error::from);
         self.release(runner.into_sink(), result).await
+    }
+
+    /// Under `third-party` trust, refuses (before anything runs) a
+    /// connection whose role reaches outside its database.
+    pub(crate) async fn confine(&self, sink: &mut Sink) -> Result<(), Error> {
+        if self.config.trust != crate::sandbox::Trust::ThirdParty {
+            return Ok(());
+        }
+        let findings = sink
+            .outside_reach()
+            .await
+            .map_err(|e| database("checking what the connection's role can reach", e))?;
+        if findings.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Unconfined {
+            findings,
+            role_sql: sink.least_privilege_sql().await,
+        })
+    }
+
+    /// What `retort doctor` reports about the connection: the trust, what
+    /// its role reaches outside its database, and the least-privilege
+    /// role's SQL.
+    pub async fn doctor(&self) -> Result<Doctor, Error> {
+        let mut sink = self.connect().await?;
+        let reach = sink
+            .outside_reach()
+            .await
+            .map_err(|e| database("checking what the connection's role can reach", e));
+        let role_sql = sink.least_privilege_sql().await;
+        let dialect = sink.dialect();
+        close(sink).await;
+        Ok(Doctor {
+            dialect,
+            trust: self.config.trust,
+            outside_reach: reach?,
+            role_sql,
+        })
     }
 
     /// Takes the migration lock (unless configured off), makes sure the
@@ -528,6 +571,19 @@ impl Project {
             Sink::Online(_) => unreachable!("an offline run keeps its recorder"),
         }
     }
+}
+
+/// What `retort doctor` found.
+#[derive(Debug, Clone)]
+pub struct Doctor {
+    /// The database kind.
+    pub dialect: crate::dialect::Dialect,
+    /// The configured trust.
+    pub trust: crate::sandbox::Trust,
+    /// Each way the connection's role reaches outside its database.
+    pub outside_reach: Vec<String>,
+    /// The SQL that creates a least-privilege role.
+    pub role_sql: String,
 }
 
 fn database(action: &str, error: DbError) -> Error {

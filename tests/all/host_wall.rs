@@ -15,18 +15,18 @@ use crate::common::{Scratch, retort_command, schema, sqlite3, text, version_ids}
 use crate::servers::{Server, TestDb};
 
 /// The example chain's head, which every hostile revision follows.
-const HEAD: &str = "e05b7d9c1a42";
+pub(crate) const HEAD: &str = "e05b7d9c1a42";
 /// The hostile revision's id.
-const HOSTILE: &str = "bad000000001";
+pub(crate) const HOSTILE: &str = "bad000000001";
 
 /// A database to attack: the scratch project's SQLite file or a server's.
-enum Target {
+pub(crate) enum Target {
     Sqlite(PathBuf),
     Server(TestDb),
 }
 
 impl Target {
-    fn all() -> Vec<(Scratch, Target)> {
+    pub(crate) fn all() -> Vec<(Scratch, Target)> {
         let mut out = Vec::new();
         let s = Scratch::new(&EXAMPLE_CHAIN);
         let db = s.db("app.db");
@@ -39,18 +39,18 @@ impl Target {
         out
     }
 
-    fn server(server: Server) -> Option<(Scratch, Target)> {
+    pub(crate) fn server(server: Server) -> Option<(Scratch, Target)> {
         TestDb::create(server).map(|db| (Scratch::new(&EXAMPLE_CHAIN), Target::Server(db)))
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         match self {
             Target::Sqlite(path) => format!("sqlite:{}", path.display()),
             Target::Server(db) => db.url.clone(),
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Target::Sqlite(_) => "sqlite",
             Target::Server(db) => match db.server {
@@ -60,7 +60,7 @@ impl Target {
         }
     }
 
-    fn sql(&self, sql: &str) -> String {
+    pub(crate) fn sql(&self, sql: &str) -> String {
         match self {
             Target::Sqlite(path) => sqlite3(path, sql),
             Target::Server(db) => db.sql(sql),
@@ -68,7 +68,7 @@ impl Target {
     }
 
     /// Schema, the example chain's data and every version row (id and sha256).
-    fn state(&self) -> String {
+    pub(crate) fn state(&self) -> String {
         let rows = "SELECT revision_id, sha256 FROM retort_version ORDER BY revision_id;\
                     SELECT * FROM users ORDER BY id; SELECT * FROM posts ORDER BY id;";
         let schema = match self {
@@ -78,7 +78,7 @@ impl Target {
         format!("{schema}\n{}", self.sql(rows))
     }
 
-    fn version_ids(&self) -> Vec<String> {
+    pub(crate) fn version_ids(&self) -> Vec<String> {
         match self {
             Target::Sqlite(path) => version_ids(path),
             Target::Server(db) => db.version_ids(),
@@ -87,7 +87,12 @@ impl Target {
 }
 
 /// Runs retort on `target` with `args` (and `env`).
-fn run(s: &Scratch, target: &Target, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+pub(crate) fn run(
+    s: &Scratch,
+    target: &Target,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let url = target.url();
     let mut all = vec![
         "--database-url",
@@ -107,11 +112,18 @@ fn run(s: &Scratch, target: &Target, args: &[&str], env: &[(&str, &str)]) -> (i3
 }
 
 /// Writes a JavaScript revision after the example chain's head.
-fn add_js(s: &Scratch, message: &str, upgrade: &str) {
+pub(crate) fn add_js(s: &Scratch, message: &str, upgrade: &str) {
     add_js_with(s, HOSTILE, HEAD, message, "", upgrade);
 }
 
-fn add_js_with(s: &Scratch, id: &str, parent: &str, message: &str, extra: &str, upgrade: &str) {
+pub(crate) fn add_js_with(
+    s: &Scratch,
+    id: &str,
+    parent: &str,
+    message: &str,
+    extra: &str,
+    upgrade: &str,
+) {
     let text = format!(
         "exports.id = '{id}';\nexports.parents = '{parent}';\nexports.message = {};\n{extra}\nexports.upgrade = function () {{\n{upgrade}\n}};\nexports.downgrade = function () {{}};\n",
         js_string(message)
@@ -142,7 +154,13 @@ fn js_string(text: &str) -> String {
 /// The example chain applied, then `upgrade` added as a hostile revision and
 /// run: the run fails (exit 1) with a message naming the revision and
 /// `expected`, and leaves the database exactly as it was.
-fn refused(s: &Scratch, target: &Target, config: &[&str], upgrade: &str, expected: &[&str]) {
+pub(crate) fn refused(
+    s: &Scratch,
+    target: &Target,
+    config: &[&str],
+    upgrade: &str,
+    expected: &[&str],
+) {
     let (code, _, stderr) = run(s, target, &[&["run"], config].concat(), &[]);
     assert_eq!(code, 0, "{}: {stderr}", target.name());
     let before = target.state();
@@ -288,7 +306,7 @@ fn sqlite_refuses_attach_and_writable_schema_through_its_authorizer() {
             "db.execute(\"ATTACH DATABASE '{}' AS x\");",
             outside.display()
         ),
-        &["retort's SQLite authorizer refused it: a revision may not attach"],
+        &["the built-in deny list refused", "rule `server-files`"],
     );
     assert!(!outside.exists(), "ATTACH created a file");
     let s = Scratch::new(&EXAMPLE_CHAIN);
@@ -298,7 +316,7 @@ fn sqlite_refuses_attach_and_writable_schema_through_its_authorizer() {
         &target,
         &[],
         "db.execute('PRAGMA writable_schema = 1');",
-        &["may not use PRAGMA writable_schema"],
+        &["PRAGMA writable_schema", "rule `untrusted-code`"],
     );
 }
 

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod common;
 mod compile_cache;
+mod confinement;
 mod deploy;
 mod failures;
 mod fanout;

@@ -51,6 +51,10 @@ pub struct GlobalArgs {
     /// (PostgreSQL and SQLite only) [env RETORT_TRANSACTION_MODE]
     #[arg(long, global = true, value_name = "MODE")]
     pub transaction_mode: Option<String>,
+    /// Who wrote the revisions: first-party (default) or third-party (contained: every statement
+    /// parsed, no deny-list exemptions, a least-privilege connection required) [env RETORT_TRUST]
+    #[arg(long, global = true, value_name = "TRUST")]
+    pub trust: Option<String>,
     /// Output: human (default; progress on stderr) or json (one JSON object per line on stdout).
     #[arg(
         long,
@@ -164,6 +168,14 @@ pub enum Command {
     /// hash for a deliberate rebuild.
     /// Example: `retort verify`, `retort verify --accept a94d0e6f3c21`.
     Verify(VerifyArgs),
+    /// Check what the connection's role can reach outside its database.
+    ///
+    /// Lists every way out (superuser, server files, other schemas, dblink…)
+    /// and prints the SQL that creates a least-privilege role for this
+    /// database. Exits 4 under `--trust third-party` when the role reaches
+    /// outside (third-party runs would be refused), 0 otherwise.
+    /// Example: `retort doctor`, `retort doctor --trust third-party`.
+    Doctor,
 }
 
 /// `retort upgrade`.

@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         lock_timeout: global.lock_timeout,
         no_lock: global.no_lock,
         transaction_mode: global.transaction_mode,
+        trust: global.trust,
     })?;
     let quiet = global.quiet;
     let outcome = match cli.command {
@@ -110,6 +111,7 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
         }
         Command::Current(args) => current(config, args.verbose, quiet).await,
         Command::Verify(args) => verify(config, &args.accept, quiet).await,
+        Command::Doctor => doctor(config).await,
         Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
         Command::History(args) => {
             let project = Project::open(config).await?;
@@ -202,6 +204,39 @@ async fn verify(config: Config, accept: &[String], quiet: bool) -> Done {
     }
     note(quiet, "Every applied revision matches its component.");
     Ok(())
+}
+
+async fn doctor(config: Config) -> Done {
+    config.require_url()?;
+    let project = Project::open_or_empty(config).await?;
+    let report = project.doctor().await?;
+    out(&format!("database: {}", report.dialect));
+    out(&format!("trust: {}", report.trust));
+    if report.outside_reach.is_empty() {
+        out(
+            "The connection's role reaches nothing outside its database: third-party revisions may run over it.",
+        );
+    } else {
+        out("The connection's role reaches outside its database:");
+        for finding in &report.outside_reach {
+            out(&format!("  - it {finding}"));
+        }
+        out("Third-party revisions are refused over it (exit 4).");
+    }
+    out("A least-privilege role for this database:");
+    for line in report.role_sql.lines() {
+        out(&format!("    {line}"));
+    }
+    doctor_exit(&report)
+}
+
+/// Exit 4 when third-party revisions would be refused, else 0.
+pub(super) fn doctor_exit(report: &crate::Doctor) -> Done {
+    if report.trust == crate::sandbox::Trust::ThirdParty && !report.outside_reach.is_empty() {
+        Err(Outcome::Exit(ExitCode::from(4)))
+    } else {
+        Ok(())
+    }
 }
 
 async fn resolve(config: Config, revision: &str, applied: bool, quiet: bool) -> Done {

@@ -135,6 +135,20 @@ pub async fn run(config: Config, command: Command) -> Done {
             );
             Ok(())
         }
+        Command::Doctor => {
+            config.require_url()?;
+            let project = Project::open_or_empty(config).await?;
+            let report = project.doctor().await?;
+            json_line(
+                &Obj::default()
+                    .with("dialect", json!(report.dialect.to_string()))
+                    .with("trust", json!(report.trust.to_string()))
+                    .with("confined", json!(report.outside_reach.is_empty()))
+                    .with("outside_reach", json!(report.outside_reach))
+                    .with("role_sql", json!(report.role_sql)),
+            );
+            super::commands::doctor_exit(&report)
+        }
         Command::Check => {
             config.require_url()?;
             let project = Project::open(config).await?;

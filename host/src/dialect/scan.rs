@@ -41,7 +41,10 @@ pub enum Kind {
     Literal,
     /// A quoted identifier (`"…"`, `` `…` ``, `[…]`).
     QuotedIdent,
-    /// A comment (`-- …`, `# …` on MySQL, `/* … */`).
+    /// A comment (`-- …`, `# …` on MySQL, `/* … */`). On MySQL an
+    /// executable comment (`/*!50001 … */`, MariaDB's `/*M!100100 … */`) is
+    /// code the server runs: only its markers are comment tokens, and what
+    /// is between them is lexed as SQL.
     Comment,
     /// A PostgreSQL dollar-quoted body (`$tag$ … $tag$`).
     DollarBody,
@@ -70,6 +73,7 @@ pub fn tokens(sql: &str, dialect: Dialect) -> Tokens<'_> {
         sql,
         dialect,
         at: 0,
+        in_executable: false,
     }
 }
 
@@ -79,6 +83,8 @@ pub struct Tokens<'a> {
     sql: &'a str,
     dialect: Dialect,
     at: usize,
+    /// Inside a MySQL executable comment: its `*/` ends it.
+    in_executable: bool,
 }
 
 impl<'a> Iterator for Tokens<'a> {
@@ -90,14 +96,27 @@ impl<'a> Iterator for Tokens<'a> {
         if start >= bytes.len() {
             return None;
         }
-        let (kind, end, closed) = match special(bytes, start, self.dialect) {
-            Some(found) => found,
-            None => {
-                let mut i = start + 1;
-                while i < bytes.len() && special(bytes, i, self.dialect).is_none() {
-                    i += 1;
+        let closes = |i: usize| bytes[i..].starts_with(b"*/");
+        let (kind, end, closed) = if self.in_executable && closes(start) {
+            self.in_executable = false;
+            (Kind::Comment, start + 2, true)
+        } else if let Some(end) = executable_opening(bytes, start, self.dialect) {
+            self.in_executable = true;
+            let closed = bytes[end..].windows(2).any(|w| w == b"*/");
+            (Kind::Comment, end, closed)
+        } else {
+            match special(bytes, start, self.dialect) {
+                Some(found) => found,
+                None => {
+                    let mut i = start + 1;
+                    while i < bytes.len()
+                        && special(bytes, i, self.dialect).is_none()
+                        && !(self.in_executable && closes(i))
+                    {
+                        i += 1;
+                    }
+                    (Kind::Code, i, true)
                 }
-                (Kind::Code, i, true)
             }
         };
         self.at = end;
@@ -162,6 +181,45 @@ fn special(bytes: &[u8], i: usize, dialect: Dialect) -> Option<(Kind, usize, boo
         b';' => Some((Kind::Semicolon, i + 1, true)),
         _ => None,
     }
+}
+
+/// The end of a MySQL executable comment's opening marker at `i`
+/// (`/*!`, `/*M!`, with the version digits after it), if one starts there.
+fn executable_opening(bytes: &[u8], i: usize, dialect: Dialect) -> Option<usize> {
+    if dialect != Dialect::Mysql {
+        return None;
+    }
+    let rest = &bytes[i..];
+    let marker = if rest.starts_with(b"/*!") {
+        3
+    } else if rest.starts_with(b"/*M!") {
+        4
+    } else {
+        return None;
+    };
+    Some(i + marker + count_digits(bytes, i + marker))
+}
+
+/// `sql` as the server runs it: MySQL executable comment markers blanked
+/// out (their contents kept), so a parser sees the code they hold.
+pub fn executable(sql: &str, dialect: Dialect) -> std::borrow::Cow<'_, str> {
+    if dialect != Dialect::Mysql || !(sql.contains("/*!") || sql.contains("/*M!")) {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut lexer = tokens(sql, dialect);
+    while let Some(token) = lexer.next() {
+        let marker = token.kind == Kind::Comment
+            && (token.text.starts_with("/*!")
+                || token.text.starts_with("/*M!")
+                || (token.text == "*/" && !lexer.in_executable));
+        if marker {
+            out.push(' ');
+        } else {
+            out.push_str(token.text);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Splits `sql` into text and `$N` placeholders, as `dialect` lexes it.
@@ -389,6 +447,38 @@ mod tests {
     }
 
     #[test]
+    fn mysql_executable_comments_are_code() {
+        let sql = "/*!50001 DROP TABLE seed */; /*M!100100 DELETE FROM t */ /* DROP x */";
+        let code: Vec<&str> = tokens(sql, Dialect::Mysql)
+            .filter(|t| t.kind == Kind::Code)
+            .map(|t| t.text.trim())
+            .filter(|t| !t.is_empty())
+            .collect();
+        assert_eq!(code, ["DROP TABLE seed", "DELETE FROM t"]);
+        assert_eq!(
+            executable(sql, Dialect::Mysql)
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            [
+                "DROP", "TABLE", "seed", ";", "DELETE", "FROM", "t", "/*", "DROP", "x", "*/"
+            ]
+        );
+        // Elsewhere it is an ordinary comment.
+        assert!(
+            tokens(sql, Dialect::Postgres)
+                .all(|t| t.kind != Kind::Code || !t.text.contains("DROP"))
+        );
+        assert_eq!(
+            left_open("/*! DROP TABLE t", Dialect::Mysql),
+            Some("a block comment")
+        );
+        assert_eq!(
+            statements("/*!40101 SET a=1 */; SELECT 1", Dialect::Mysql).len(),
+            2
+        );
+    }
+
+    #[test]
     fn unterminated_constructs_do_not_panic() {
         for sql in [
             "'abc",
@@ -398,6 +488,9 @@ mod tests {
             "$",
             "$99999999999999999999999",
             "-- x",
+            "/*!",
+            "/*M!1",
+            "/*! 'a */",
         ] {
             for dialect in [Dialect::Sqlite, Dialect::Postgres, Dialect::Mysql] {
                 let _ = split(sql, dialect);

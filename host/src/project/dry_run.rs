@@ -65,6 +65,15 @@ impl Project {
             _ => db.url.clone(),
         };
         let mut sink = Sink::Online(OnlineSink::connect(&url, None).await?);
+        // The schema is entered inside the rehearsal's transaction, later;
+        // the role is judged against it now.
+        if let Some(schema) = &db.schema {
+            sink.set_host_schema(schema);
+        }
+        if let Err(e) = self.confine(&mut sink).await {
+            end_rehearsal(sink).await;
+            return Err(e);
+        }
         let plan = match self.open_rehearsal(&mut sink, db, direction, target).await {
             Ok(Ok(plan)) => plan,
             Ok(Err(reason)) => {
@@ -77,7 +86,7 @@ impl Project {
             }
         };
         sink.tap_mut().keep_transcript();
-        let rules = |id: &str| self.config.rules_for(id);
+        let rules = |id: &str| self.config.rehearsal_rules_for(id);
         let table = &self.config.version_table;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules)
             .within_caller_transaction();
@@ -177,7 +186,7 @@ impl Project {
         self.catalog.prepare(&self.sandbox, &plan.steps).await?;
         let mut sink = Sink::Offline(Recorder::new(dialect));
         sink.tap_mut().keep_transcript();
-        let rules = |id: &str| self.config.rules_for(id);
+        let rules = |id: &str| self.config.rehearsal_rules_for(id);
         let table = &self.config.version_table;
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
         let result = runner

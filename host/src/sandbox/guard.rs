@@ -121,7 +121,7 @@ impl Guard {
                 return Err(refuse(
                     "session-setting",
                     format!(
-                        "{what} changes where later statements of the run (the host's among them) find their tables; qualify names with their schema or database instead"
+                        "{what} changes how later statements of the run (the host's among them) are read or where they find their tables; qualify names with their schema or database instead, and leave the connection's settings as Retort opened them"
                     ),
                 ));
             }
@@ -222,21 +222,58 @@ fn transaction_control(words: &[String], dialect: Dialect) -> Option<&'static st
     }
 }
 
-/// A statement that moves where unqualified names resolve for the session.
+/// A statement that moves where unqualified names resolve for the session,
+/// or changes how the server reads SQL text (which every text check of the
+/// host relies on reading as the server does).
 fn session_setting(words: &[String], statement: &str, dialect: Dialect) -> Option<&'static str> {
     let word = |i: usize| words.get(i).map_or("", String::as_str);
+    let setting = || {
+        words[1..]
+            .iter()
+            .map(String::as_str)
+            .find(|w| !matches!(*w, "SESSION" | "LOCAL"))
+            .unwrap_or("")
+    };
+    let lower = statement.to_ascii_lowercase();
     match dialect {
         Dialect::Postgres => {
-            let sets_path = word(0) == "SET"
-                && words[1..]
-                    .iter()
-                    .find(|w| !matches!(w.as_str(), "SESSION" | "LOCAL"))
-                    .is_some_and(|w| w == "SEARCH_PATH" || w == "SCHEMA");
-            let set_config = words.iter().any(|w| w == "SET_CONFIG")
-                && statement.to_ascii_lowercase().contains("search_path");
-            (sets_path || set_config).then_some("setting search_path")
+            let set_config = words.iter().any(|w| w == "SET_CONFIG");
+            if (word(0) == "SET" && matches!(setting(), "SEARCH_PATH" | "SCHEMA"))
+                || (set_config && lower.contains("search_path"))
+            {
+                return Some("setting search_path");
+            }
+            let reads_text = ["standard_conforming_strings", "backslash_quote"];
+            ((matches!(word(0), "SET" | "RESET")
+                && matches!(setting(), "STANDARD_CONFORMING_STRINGS" | "BACKSLASH_QUOTE" | "ALL"))
+                || (set_config && reads_text.iter().any(|s| lower.contains(s))))
+            .then_some("setting how the server reads string literals (standard_conforming_strings, backslash_quote)")
         }
-        Dialect::Mysql => (word(0) == "USE").then_some("USE"),
+        Dialect::Mysql => {
+            if word(0) == "USE" {
+                return Some("USE");
+            }
+            if word(0) == "SET" && words.iter().any(|w| w == "SQL_MODE") {
+                return Some(
+                    "setting sql_mode (which decides how the server reads quotes and backslashes)",
+                );
+            }
+            // Multi-byte character sets whose second byte can be a backslash
+            // or a quote: the server would read a literal's end elsewhere.
+            const UNSAFE: &[&str] = &[
+                "BIG5", "GBK", "SJIS", "CP932", "GB2312", "GB18030", "EUCJPMS",
+            ];
+            let sets_charset = word(0) == "SET"
+                && words.iter().any(|w| {
+                    matches!(
+                        w.as_str(),
+                        "NAMES" | "CHARACTER" | "CHARSET" | "CHARACTER_SET_CLIENT"
+                    )
+                });
+            (sets_charset && words.iter().any(|w| UNSAFE.contains(&w.as_str()))).then_some(
+                "setting a client character set whose bytes can hide a quote or a backslash",
+            )
+        }
         Dialect::Sqlite => None,
     }
 }
@@ -306,7 +343,7 @@ fn client_command(statement: &str, dialect: Dialect) -> Option<&'static str> {
 /// `text` with backslash escapes (`\x72`, `\162`, `\u0072`, `\U00000072`)
 /// and `U&` escapes (`\0072`, `\+000072`) decoded, as far as they decode;
 /// where both could apply, octal first if `octal_first`.
-fn decode_escapes(text: &str, octal_first: bool) -> String {
+pub(crate) fn decode_escapes(text: &str, octal_first: bool) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -496,6 +533,38 @@ mod tests {
                 "session-setting",
             ),
             (Dialect::Mysql, "USE other_db", "session-setting"),
+            (
+                Dialect::Postgres,
+                "SET standard_conforming_strings = off",
+                "session-setting",
+            ),
+            (
+                Dialect::Postgres,
+                "SELECT set_config('standard_conforming_strings', 'off', false)",
+                "session-setting",
+            ),
+            (
+                Dialect::Postgres,
+                "SET backslash_quote = on",
+                "session-setting",
+            ),
+            (
+                Dialect::Mysql,
+                "SET SESSION sql_mode = 'NO_BACKSLASH_ESCAPES'",
+                "session-setting",
+            ),
+            (
+                Dialect::Mysql,
+                "SET @@sql_mode = 'ANSI_QUOTES'",
+                "session-setting",
+            ),
+            (
+                Dialect::Mysql,
+                "/*!40101 SET sql_mode = 'ANSI_QUOTES' */",
+                "session-setting",
+            ),
+            (Dialect::Mysql, "SET NAMES gbk", "session-setting"),
+            (Dialect::Mysql, "/*!50001 COMMIT */", "transaction-control"),
             (
                 Dialect::Postgres,
                 "SELECT 1;\n\\! touch /tmp/x",

@@ -5,8 +5,10 @@
 //! caller hands in, which comes back out with the [`Outcome`].
 
 mod bindings;
+mod bodies;
 mod compiler;
 mod cpu;
+pub mod deny;
 pub mod guard;
 mod imports;
 mod instance;
@@ -14,6 +16,7 @@ pub mod limits;
 pub mod policy;
 mod pool;
 mod program;
+mod trust;
 mod wasi;
 
 use std::time::{Duration, Instant};
@@ -28,10 +31,12 @@ use crate::sink::{Mode, QueryError, Sink};
 use crate::value::{DbError, Value};
 use bindings::retort::migration::{database, log, types};
 use cpu::CpuMeter;
+pub use deny::DenyList;
 pub use guard::Guard;
 pub use limits::{Exhausted, Limits, LimitsSpec};
 pub use policy::{Policy, PolicySpec};
 pub use program::{Program, Script};
+pub use trust::Trust;
 
 use bindings::script_runner::retort::migration::scripts;
 use instance::Instance;
@@ -46,6 +51,9 @@ pub struct Rules {
     pub policy: Option<Policy>,
     /// What the host keeps to itself (always checked).
     pub guard: Guard,
+    /// What reaches outside the database (always checked, less the rules a
+    /// first-party revision is exempted from).
+    pub deny: DenyList,
 }
 
 /// What each log call costs its budget besides its text: the line the host
@@ -136,6 +144,7 @@ struct HostState {
     limits: Limits,
     policy: Option<Policy>,
     guard: Guard,
+    deny: DenyList,
     deadline: Instant,
     /// CPU time of guest execution: what the CPU budget counts.
     cpu: CpuMeter,
@@ -220,8 +229,13 @@ impl HostState {
             self.refused = Some(refusal.to_string());
             return Err(wasmtime::format_err!("refused by the host's rules"));
         }
+        if let Err(denied) = self.deny.check(sql, dialect) {
+            self.refused = Some(denied.to_string());
+            return Err(wasmtime::format_err!("refused by the deny list"));
+        }
+        let home = self.sink.as_ref().and_then(Sink::host_schema);
         if let Some(policy) = &self.policy
-            && let Err(violation) = policy.check(sql, dialect)
+            && let Err(violation) = policy.check_in(sql, dialect, home)
         {
             self.refused = Some(violation.to_string());
             return Err(wasmtime::format_err!("policy violation"));
@@ -483,6 +497,7 @@ impl Sandbox {
             limits,
             policy: rules.policy.clone(),
             guard: rules.guard.clone(),
+            deny: rules.deny.clone(),
             deadline,
             cpu: CpuMeter::running(),
             log_used: 0,
@@ -539,6 +554,7 @@ impl Sandbox {
             },
             policy: None,
             guard: Guard::default(),
+            deny: DenyList::default(),
         };
         let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);

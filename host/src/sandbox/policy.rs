@@ -6,13 +6,14 @@
 use std::ops::ControlFlow;
 
 use serde::Deserialize;
-use sqlparser::ast::{ObjectName, ObjectType, Statement};
+use sqlparser::ast::{AlterTableOperation, ObjectName, ObjectType, RenameTableNameKind, Statement};
 use sqlparser::dialect::{
     Dialect as ParserDialect, MySqlDialect, PostgreSqlDialect, SQLiteDialect,
 };
 use sqlparser::parser::Parser;
 
 use crate::dialect::Dialect;
+use crate::dialect::scan;
 
 /// Statement kinds a policy names. Groups: `ddl` (create, alter, drop,
 /// truncate, comment), `dml` (insert, update, delete, merge), `query`
@@ -53,6 +54,9 @@ pub struct PolicySpec {
     /// Tables a revision may touch: `name`, `schema.name` or `schema.*`;
     /// absent means any table.
     pub tables: Option<Vec<String>>,
+    /// Built-in deny-list rules this revision is exempted from (only in
+    /// `[policy.revisions.<id>]`, only for first-party revisions).
+    pub exempt: Option<Vec<String>>,
     /// Overrides for single revisions, by id (`[policy.revisions.<id>]`).
     pub revisions: Option<std::collections::BTreeMap<String, PolicySpec>>,
 }
@@ -64,8 +68,26 @@ impl PolicySpec {
             allow: over.allow.clone().or_else(|| self.allow.clone()),
             deny: over.deny.clone().or_else(|| self.deny.clone()),
             tables: over.tables.clone().or_else(|| self.tables.clone()),
+            exempt: over.exempt.clone(),
             revisions: None,
         }
+    }
+
+    /// The deny list for revision `id`: the whole list, less the rules its
+    /// `[policy.revisions.<id>]` exempts it from.
+    pub fn deny_list_for(&self, id: &str) -> Result<super::DenyList, String> {
+        if self.exempt.is_some() {
+            return Err(
+                "policy.exempt: exemptions from the built-in deny list are per revision; put them under [policy.revisions.<id>]".into(),
+            );
+        }
+        let exempt = self
+            .revisions
+            .as_ref()
+            .and_then(|r| r.get(id))
+            .and_then(|r| r.exempt.as_deref())
+            .unwrap_or_default();
+        super::DenyList::exempting(exempt)
     }
 
     /// The policy of revision `id`: its overrides over this spec.
@@ -155,11 +177,18 @@ impl TablePattern {
         })
     }
 
-    fn matches(&self, schema: Option<&str>, table: &str) -> bool {
-        let schema_ok = match (&self.schema, schema) {
-            (None, _) => true,
+    /// Whether the pattern names `schema.table`, exactly: an unqualified
+    /// pattern is a table of `home` (the schema or database the revision
+    /// runs in), an unqualified name is in `home` too, so `seed` never
+    /// matches `other.seed`.
+    fn matches(&self, schema: Option<&str>, table: &str, home: Option<&str>) -> bool {
+        let want = self.schema.as_deref().or(home);
+        let got = schema.or(home);
+        let schema_ok = match (want, got) {
             (Some(want), Some(got)) => want == got,
-            (Some(_), None) => false,
+            // Without a known home, only two unqualified names compare.
+            (None, None) => true,
+            _ => false,
         };
         schema_ok && self.table.as_deref().is_none_or(|t| t == table)
     }
@@ -176,34 +205,89 @@ pub struct PolicyViolation {
 }
 
 impl Policy {
-    /// Checks every statement in `sql` (one statement or a script).
+    /// Checks every statement in `sql` (one statement or a script), with
+    /// unqualified names and patterns in no particular schema.
     pub fn check(&self, sql: &str, dialect: Dialect) -> Result<(), PolicyViolation> {
+        self.check_in(sql, dialect, None)
+    }
+
+    /// Checks every statement in `sql`, run in schema (or database) `home`:
+    /// what an unqualified table pattern means. The SQL is read as the
+    /// server runs it (MySQL executable comments are code), and the bodies
+    /// of functions, procedures and `DO` blocks are checked as statements.
+    pub fn check_in(
+        &self,
+        sql: &str,
+        dialect: Dialect,
+        home: Option<&str>,
+    ) -> Result<(), PolicyViolation> {
+        let home = home.map(str::to_ascii_lowercase);
+        self.check_text(sql, dialect, home.as_deref(), 0)
+    }
+
+    fn check_text(
+        &self,
+        sql: &str,
+        dialect: Dialect,
+        home: Option<&str>,
+        depth: usize,
+    ) -> Result<(), PolicyViolation> {
         let refuse = |reason: String| PolicyViolation {
             statement: shorten(sql),
             reason,
         };
+        if depth > super::bodies::MAX_DEPTH {
+            return Err(refuse("its bodies nest too deep to be checked".into()));
+        }
+        let executable = scan::executable(sql, dialect);
+        let sql = executable.as_ref();
         let parser: &dyn ParserDialect = match dialect {
             Dialect::Postgres => &PostgreSqlDialect {},
             Dialect::Mysql => &MySqlDialect {},
             Dialect::Sqlite => &SQLiteDialect {},
         };
-        let statements = Parser::parse_sql(parser, sql).map_err(|e| {
+        // A body is checked as the statements it holds; the statement that
+        // creates it then only needs its own kind and names checked.
+        for body in super::bodies::bodies(sql, dialect) {
+            for piece in super::bodies::statements_in(&body, dialect) {
+                match piece {
+                    super::bodies::Piece::Sql(text) => {
+                        self.check_text(&text, dialect, home, depth + 1)?
+                    }
+                    super::bodies::Piece::Dynamic(what) if self.tables.is_some() => {
+                        return Err(refuse(format!(
+                            "a body runs dynamic SQL ({what}), which cannot be checked against the tables this revision may touch; write the statements out"
+                        )));
+                    }
+                    super::bodies::Piece::Dynamic(_) => {}
+                }
+            }
+        }
+        let without_bodies = super::bodies::without_do_blocks(sql, dialect);
+        let statements = Parser::parse_sql(parser, &without_bodies).map_err(|e| {
             refuse(format!(
-                "the policy checker cannot read it ({e}); under a policy a revision may only send SQL that can be checked"
+                "the policy checker cannot read it ({e}); under a policy or third-party trust a revision may only send SQL that can be checked"
             ))
         })?;
         for statement in &statements {
-            let kind = kind_of(statement);
-            if self.deny.contains(&kind) {
-                return Err(refuse(format!("`{kind}` statements are denied")));
-            }
-            if let Some(allow) = &self.allow
-                && !allow.contains(&kind)
-            {
-                return Err(refuse(format!(
-                    "`{kind}` statements are not among the allowed kinds ({})",
-                    allow.join(", ")
-                )));
+            // A trigger's body holds statements of its own: each counts.
+            let mut kinds = Vec::new();
+            let _ = sqlparser::ast::visit_statements(statement, |inner| {
+                kinds.extend(kinds_of(inner));
+                ControlFlow::<()>::Continue(())
+            });
+            for kind in kinds {
+                if self.deny.contains(&kind) {
+                    return Err(refuse(format!("`{kind}` statements are denied")));
+                }
+                if let Some(allow) = &self.allow
+                    && !allow.contains(&kind)
+                {
+                    return Err(refuse(format!(
+                        "`{kind}` statements are not among the allowed kinds ({})",
+                        allow.join(", ")
+                    )));
+                }
             }
             if let Some(patterns) = &self.tables {
                 for name in relations(statement) {
@@ -221,7 +305,7 @@ impl Policy {
                         [table] => (None, table.as_str()),
                         [] => continue,
                     };
-                    if !patterns.iter().any(|p| p.matches(schema, table)) {
+                    if !patterns.iter().any(|p| p.matches(schema, table, home)) {
                         let allowed: Vec<&str> = patterns.iter().map(|p| p.text.as_str()).collect();
                         return Err(refuse(format!(
                             "it touches {name}, which is not among the tables this revision may touch ({})",
@@ -236,14 +320,33 @@ impl Policy {
 }
 
 /// Every table or view a statement names: what sqlparser's relation visitor
-/// finds, plus the objects of `DROP TABLE`/`DROP VIEW` and the table of
-/// MySQL's `DROP INDEX … ON t`, which it does not visit.
+/// finds, plus the objects of `DROP TABLE`/`DROP VIEW`, the table of
+/// MySQL's `DROP INDEX … ON t` and the new names of renames, which it does
+/// not visit.
 fn relations(statement: &Statement) -> Vec<ObjectName> {
     let mut found = Vec::new();
     let _ = sqlparser::ast::visit_relations(statement, |name| {
         found.push(name.clone());
         ControlFlow::<()>::Continue(())
     });
+    match statement {
+        Statement::AlterTable(alter) => {
+            for op in &alter.operations {
+                if let AlterTableOperation::RenameTable { table_name } = op {
+                    let (RenameTableNameKind::As(name) | RenameTableNameKind::To(name)) =
+                        table_name;
+                    found.push(name.clone());
+                }
+            }
+        }
+        Statement::RenameTable(renames) => {
+            for rename in renames {
+                found.push(rename.old_name.clone());
+                found.push(rename.new_name.clone());
+            }
+        }
+        _ => {}
+    }
     if let Statement::Drop {
         object_type,
         names,
@@ -260,6 +363,34 @@ fn relations(statement: &Statement) -> Vec<ObjectName> {
         found.extend(table.iter().cloned());
     }
     found
+}
+
+/// The policy kinds of a parsed statement: its own, and `drop` for what
+/// takes data away under another name (`ALTER TABLE … DROP COLUMN`,
+/// `DROP CONSTRAINT`, any `RENAME`).
+fn kinds_of(statement: &Statement) -> Vec<&'static str> {
+    let mut kinds = vec![kind_of(statement)];
+    let drops = match statement {
+        Statement::AlterTable(alter) => alter.operations.iter().any(|op| {
+            matches!(
+                op,
+                AlterTableOperation::DropColumn { .. }
+                    | AlterTableOperation::DropConstraint { .. }
+                    | AlterTableOperation::DropPrimaryKey { .. }
+                    | AlterTableOperation::DropForeignKey { .. }
+                    | AlterTableOperation::DropIndex { .. }
+                    | AlterTableOperation::RenameColumn { .. }
+                    | AlterTableOperation::RenameTable { .. }
+                    | AlterTableOperation::RenameConstraint { .. }
+            )
+        }),
+        Statement::RenameTable(_) => true,
+        _ => false,
+    };
+    if drops && !kinds.contains(&"drop") {
+        kinds.push("drop");
+    }
+    kinds
 }
 
 /// The policy kind of a parsed statement.
@@ -282,6 +413,7 @@ fn kind_of(statement: &Statement) -> &'static str {
         | Statement::Savepoint { .. }
         | Statement::ReleaseSavepoint { .. } => "transaction",
         Statement::Set(_) => "set",
+        Statement::RenameTable(_) => "alter",
         other => {
             // The many CREATE/ALTER/DROP variants differ per object type; their
             // names say which family they belong to.
@@ -318,6 +450,7 @@ mod tests {
             allow: allow.map(strings),
             deny: Some(strings(deny)),
             tables: tables.map(strings),
+            exempt: None,
             revisions: None,
         }
         .compile()

@@ -6,6 +6,7 @@ mod cancel;
 mod lock;
 mod offline;
 mod online;
+mod reach;
 mod sqlite_guard;
 mod tap;
 

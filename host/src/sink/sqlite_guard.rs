@@ -5,7 +5,8 @@
 //!
 //! While a revision runs, it refuses: any access to the host's tables (the
 //! version and failures tables: read, write, alter, drop, index, trigger,
-//! shadow), `BEGIN`/`COMMIT`/`ROLLBACK`, `ATTACH`/`DETACH`,
+//! shadow), `BEGIN`/`COMMIT`/`ROLLBACK`, `ATTACH`/`DETACH` (and, with
+//! `SQLITE_LIMIT_ATTACHED` at 0 for the connection's life, `VACUUM INTO`),
 //! `PRAGMA writable_schema`/`schema_version`/`trusted_schema`, and
 //! `load_extension()`. The host's own statements run while it is off.
 
@@ -77,6 +78,11 @@ impl Authorizer {
                 "cannot install the SQLite authorizer (code {rc})"
             )));
         }
+        // No database but `main` (and `temp`): `ATTACH` and `VACUUM INTO`
+        // (which attaches its target) fail even past the authorizer. The
+        // host itself never attaches.
+        // SAFETY: as above.
+        unsafe { ffi::sqlite3_limit(raw.as_ptr(), ffi::SQLITE_LIMIT_ATTACHED, 0) };
         Ok((state, RawHandle(raw)))
     }
 
