@@ -174,6 +174,8 @@ impl Project {
         let plan = match self.read_only(db).await? {
             Some(mut sink) => {
                 let plan = async {
+                    // As a real run would be refused, so is its dry run.
+                    self.confine(&mut sink).await?;
                     self.refuse_if_dirty(&mut sink).await?;
                     self.plan_from(&mut sink, direction, target).await
                 }

@@ -38,6 +38,7 @@ UNION ALL SELECT 'owns schema ' || quote_ident(nspname) || ' besides ' || quote_
   FROM pg_namespace
   WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
     AND nspname <> $1 AND nspname !~ '^pg_(toast_)?temp_'
+    AND nspname NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
 UNION ALL SELECT 'can use the ' || extname || ' extension (it reaches other databases or files)'
   FROM pg_extension WHERE extname IN ('dblink', 'postgres_fdw', 'file_fdw', 'adminpack')
 UNION ALL SELECT 'can use foreign server ' || quote_ident(srvname)
@@ -65,8 +66,17 @@ impl Sink {
                     .values
                     .iter()
                     .filter_map(|r| text(r.first()))
-                    .filter_map(|grant| mysql_grant_reach(&grant, &schema))
+                    .flat_map(|grant| {
+                        let option = grant
+                            .to_ascii_uppercase()
+                            .contains("WITH GRANT OPTION")
+                            .then(|| {
+                                "can grant its privileges to others (WITH GRANT OPTION)".to_string()
+                            });
+                        mysql_grant_reach(&grant, &schema).into_iter().chain(option)
+                    })
                     .collect();
+                found.dedup();
                 let mode = self.host_query("SELECT @@SESSION.sql_mode", &[]).await?;
                 let mode = mode
                     .values
@@ -115,9 +125,6 @@ fn text(value: Option<&Value>) -> Option<String> {
 /// `database`, if anything.
 fn mysql_grant_reach(grant: &str, database: &str) -> Option<String> {
     let upper = grant.to_ascii_uppercase();
-    if upper.contains("WITH GRANT OPTION") {
-        return Some(format!("can grant its privileges to others: {grant}"));
-    }
     let rest = upper.strip_prefix("GRANT ")?;
     let Some(on) = rest.find(" ON ") else {
         // `GRANT role TO user`: what the role can do is not visible here.
@@ -241,7 +248,7 @@ mod tests {
             None
         );
         for grant in [
-            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION",
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost`",
             "GRANT FILE ON *.* TO `u`@`%`",
             "GRANT SELECT ON `other`.* TO `u`@`%`",
             "GRANT SELECT ON `ap%`.* TO `u`@`%`",
