@@ -91,7 +91,42 @@ struct FileConfig {
     cache_dir: Option<String>,
     revisions: Option<String>,
     interpreters: Option<FileInterpreters>,
+    sources: Option<Vec<FileSource>>,
 }
+
+/// `[[sources]]`: another chain of revisions (a plugin's, a vendor's) in the
+/// same database and version table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSource {
+    name: String,
+    migrations: String,
+    trust: Option<String>,
+    schema: Option<String>,
+    policy: Option<crate::sandbox::PolicySpec>,
+    limits: Option<crate::sandbox::LimitsSpec>,
+}
+
+/// One chain of revisions besides the project's own (`[[sources]]`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Its name (what `--source` and the version table's `source` column say).
+    pub name: String,
+    /// Its migrations directory.
+    pub migrations: PathBuf,
+    /// Who wrote it (default `third-party`: a source is someone else's code).
+    pub trust: crate::sandbox::Trust,
+    /// Where its tables live: a PostgreSQL schema, a table prefix on SQLite
+    /// and MySQL.
+    pub scope: Option<String>,
+    /// Its SQL policy.
+    pub policy: Option<crate::sandbox::PolicySpec>,
+    /// Its budgets.
+    pub limits: crate::sandbox::LimitsSpec,
+}
+
+/// The name of the project's own chain when there are `[[sources]]`.
+pub const APP_SOURCE: &str = "app";
 
 /// `[interpreters]`: where the interpreter components of script revisions are.
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +183,17 @@ pub struct Config {
     pub policy: Option<crate::sandbox::PolicySpec>,
     /// Who may have written the revisions (`trust`; default first-party).
     pub trust: crate::sandbox::Trust,
+    /// The other chains in the same database (`[[sources]]`).
+    pub sources: Vec<Source>,
+    /// Which chain this configuration runs: `None` without `[[sources]]`,
+    /// else [`APP_SOURCE`] or a source's name.
+    pub source: Option<String>,
+    /// The schema (PostgreSQL) or table prefix (SQLite, MySQL) this chain's
+    /// revisions are confined to: a source's `schema`.
+    pub scope: Option<String>,
+    /// Whether this configuration is one chain of several (from
+    /// [`Config::for_source`]): a project opened with it loads no others.
+    pub chain_only: bool,
     /// Where revision metadata is cached (default `<migrations>/.retort-cache`;
     /// `off` in the file or `RETORT_CACHE_DIR` disables the cache).
     pub cache_dir: Option<PathBuf>,
@@ -293,22 +339,31 @@ impl Config {
             key: "retort.toml",
             message,
         };
-        limits.resolve().map_err(bad)?;
-        for id in limits.revisions.iter().flat_map(|r| r.keys()) {
-            limits.for_revision(id).map_err(bad)?;
-        }
-        if let Some(policy) = &policy {
-            policy.compile().map_err(bad)?;
-            for id in policy.revisions.iter().flat_map(|r| r.keys()) {
-                policy.for_revision(id).map_err(bad)?;
-                let deny = policy.deny_list_for(id).map_err(bad)?;
-                if trust == crate::sandbox::Trust::ThirdParty && deny.has_exemptions() {
-                    return Err(bad(format!(
-                        "policy.revisions.{id}.exempt: a third-party revision cannot be exempted from the built-in deny list; only first-party revisions can"
-                    )));
-                }
+        validate_rules(&limits, policy.as_ref(), trust).map_err(bad)?;
+        let mut sources = Vec::new();
+        for raw_source in raw.sources.unwrap_or_default() {
+            let source = load_source(raw_source, &base, &path, env)?;
+            if sources.iter().any(|s: &Source| s.name == source.name) {
+                return Err(ConfigError::BadValue {
+                    key: "sources",
+                    message: format!("two sources are named {:?}", source.name),
+                });
             }
-            policy.deny_list_for("").map_err(bad)?;
+            if let Some(scope) = &source.scope
+                && (sources
+                    .iter()
+                    .any(|s: &Source| s.scope.as_ref() == Some(scope))
+                    || schema.as_ref() == Some(scope))
+            {
+                return Err(ConfigError::BadValue {
+                    key: "sources",
+                    message: format!(
+                        "schema {scope:?} is claimed twice (by source {:?} and another source or the project): each source needs a schema of its own",
+                        source.name
+                    ),
+                });
+            }
+            sources.push(source);
         }
         // From the environment, a relative directory is relative to the current one.
         let cache_dir = match (env("RETORT_CACHE_DIR"), file_cache) {
@@ -339,14 +394,19 @@ impl Config {
                 interpreters.set(lang, path);
             }
         }
+        let source = (!sources.is_empty()).then(|| APP_SOURCE.to_string());
         Ok(Config {
             interpreters,
             limits,
             policy,
             trust,
+            sources,
+            version_table: VersionTable::new(&table)?.for_source(source.as_deref()),
+            source,
+            scope: None,
+            chain_only: false,
             database_url,
             migrations,
-            version_table: VersionTable::new(&table)?,
             schema,
             lock: !overrides.no_lock && raw.lock.unwrap_or(true),
             lock_timeout,
@@ -362,13 +422,42 @@ impl Config {
     /// policy if none is set) and no exemption applies.
     pub fn rules_for(&self, id: &str) -> crate::sandbox::Rules {
         let limits = self.limits.for_revision(id).unwrap_or_default();
-        let mut policy = self.policy.as_ref().and_then(|p| p.for_revision(id).ok());
+        let third_party = self.trust == crate::sandbox::Trust::ThirdParty;
+        let postgres = self
+            .database_url
+            .as_deref()
+            .and_then(crate::dialect::Dialect::from_url)
+            == Some(crate::dialect::Dialect::Postgres);
+        // A source's scope: its schema on PostgreSQL, a table prefix
+        // (`<scope>_`) elsewhere.
+        let (home, table_prefix) = match &self.scope {
+            Some(scope) if postgres => (Some(scope.clone()), None),
+            Some(scope) => (None, Some(format!("{scope}_"))),
+            None => (None, None),
+        };
+        let scoped_spec;
+        let spec = match (&self.scope, third_party) {
+            // A third-party source touches only its own schema (prefix)
+            // unless its policy names the tables it may touch.
+            (Some(scope), true) if self.policy.as_ref().is_none_or(|p| p.tables.is_none()) => {
+                let mut spec = self.policy.clone().unwrap_or_default();
+                spec.tables = Some(vec![if postgres {
+                    format!("{scope}.*")
+                } else {
+                    format!("{scope}_*")
+                }]);
+                scoped_spec = spec;
+                Some(&scoped_spec)
+            }
+            _ => self.policy.as_ref(),
+        };
+        let mut policy = spec.and_then(|p| p.for_revision(id).ok());
         let mut deny = self
             .policy
             .as_ref()
             .and_then(|p| p.deny_list_for(id).ok())
             .unwrap_or_default();
-        if self.trust == crate::sandbox::Trust::ThirdParty {
+        if third_party {
             policy = policy.or_else(|| crate::sandbox::PolicySpec::default().compile().ok());
             deny = crate::sandbox::DenyList::default();
         }
@@ -378,6 +467,8 @@ impl Config {
             policy,
             guard,
             deny,
+            home,
+            table_prefix: if third_party { table_prefix } else { None },
         }
     }
 
@@ -390,12 +481,145 @@ impl Config {
         }
     }
 
+    /// The configuration of chain `name` (`app` for the project's own, or
+    /// a `[[sources]]` name): its migrations, trust, scope, policy and
+    /// budgets, sharing the database, lock and version table.
+    pub fn for_source(&self, name: &str) -> Result<Config, ConfigError> {
+        if name == APP_SOURCE {
+            return Ok(Config {
+                chain_only: true,
+                ..self.clone()
+            });
+        }
+        let Some(source) = self.sources.iter().find(|s| s.name == name) else {
+            let mut names = vec![APP_SOURCE.to_string()];
+            names.extend(self.sources.iter().map(|s| s.name.clone()));
+            return Err(ConfigError::BadValue {
+                key: "--source",
+                message: format!(
+                    "there is no source {name:?}; the sources are {}",
+                    names.join(", ")
+                ),
+            });
+        };
+        let cache_dir = self
+            .cache_dir
+            .as_ref()
+            .map(|_| crate::catalog::default_cache_dir(&source.migrations));
+        Ok(Config {
+            migrations: source.migrations.clone(),
+            trust: source.trust,
+            policy: source.policy.clone(),
+            limits: source.limits.clone(),
+            cache_dir,
+            source: Some(source.name.clone()),
+            scope: source.scope.clone(),
+            version_table: self.version_table.for_source(Some(&source.name)),
+            chain_only: true,
+            ..self.clone()
+        })
+    }
+
+    /// Every chain's configuration: the project's own first, then each
+    /// `[[sources]]` entry in the order the file lists them.
+    pub fn chains(&self) -> Vec<Config> {
+        if self.sources.is_empty() || self.chain_only {
+            return vec![self.clone()];
+        }
+        std::iter::once(APP_SOURCE)
+            .chain(self.sources.iter().map(|s| s.name.as_str()))
+            .filter_map(|name| self.for_source(name).ok())
+            .collect()
+    }
+
     /// The database URL, or the error saying how to give one.
     pub fn require_url(&self) -> Result<&str, ConfigError> {
         self.database_url
             .as_deref()
             .ok_or(ConfigError::NoDatabaseUrl)
     }
+}
+
+/// A `[[sources]]` entry, validated.
+fn load_source(
+    raw: FileSource,
+    base: &Path,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Source, ConfigError> {
+    let bad = |message: String| ConfigError::BadValue {
+        key: "sources",
+        message,
+    };
+    let name = raw.name;
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if !name_ok || name == APP_SOURCE {
+        return Err(bad(format!(
+            "source name {name:?} is not valid: use lowercase letters, digits, `_` and `-` (and not {APP_SOURCE:?}, the project's own)"
+        )));
+    }
+    let migrations = base.join(interpolate(
+        &raw.migrations,
+        env,
+        path,
+        "sources.migrations",
+    )?);
+    let trust = match raw.trust {
+        Some(text) => text
+            .parse()
+            .map_err(|m: String| bad(format!("source {name}: {m}")))?,
+        None => crate::sandbox::Trust::ThirdParty,
+    };
+    let scope = raw.schema;
+    if let Some(scope) = &scope
+        && (scope.is_empty() || !scope.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(bad(format!(
+            "source {name}: schema {scope:?} is not valid: use letters, digits and `_`"
+        )));
+    }
+    let limits = raw.limits.unwrap_or_default();
+    let policy = raw.policy;
+    validate_rules(&limits, policy.as_ref(), trust)
+        .map_err(|m| bad(format!("source {name}: {m}")))?;
+    Ok(Source {
+        name,
+        migrations,
+        trust,
+        scope,
+        policy,
+        limits,
+    })
+}
+
+/// Checks every budget and policy (and exemption) of a chain.
+fn validate_rules(
+    limits: &crate::sandbox::LimitsSpec,
+    policy: Option<&crate::sandbox::PolicySpec>,
+    trust: crate::sandbox::Trust,
+) -> Result<(), String> {
+    limits.resolve()?;
+    for id in limits.revisions.iter().flat_map(|r| r.keys()) {
+        limits.for_revision(id)?;
+    }
+    if let Some(policy) = policy {
+        policy.compile()?;
+        for id in policy.revisions.iter().flat_map(|r| r.keys()) {
+            policy.for_revision(id)?;
+            let deny = policy.deny_list_for(id)?;
+            if trust == crate::sandbox::Trust::ThirdParty && deny.has_exemptions() {
+                return Err(format!(
+                    "policy.revisions.{id}.exempt: a third-party revision cannot be exempted from the built-in deny list; only first-party revisions can"
+                ));
+            }
+        }
+        policy.deny_list_for("")?;
+    }
+    Ok(())
 }
 
 /// Expands `${VAR}` and `${VAR:-default}` in a line of `path` that is not

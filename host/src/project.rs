@@ -83,6 +83,9 @@ pub struct Project {
     config: Config,
     sandbox: Sandbox,
     catalog: Catalog,
+    /// With `[[sources]]`: each source's chain, in the file's order (the
+    /// project's own chain is this one).
+    sources: Vec<Project>,
 }
 
 impl Project {
@@ -90,6 +93,10 @@ impl Project {
     /// (metadata from the cache where it can; nothing is compiled then).
     pub async fn open(config: Config) -> Result<Project, Error> {
         let sandbox = Sandbox::new().map_err(|e| Error::Engine(format!("{e:#}")))?;
+        Project::open_in(sandbox, config).await
+    }
+
+    async fn open_in(sandbox: Sandbox, config: Config) -> Result<Project, Error> {
         let catalog = Catalog::load(
             &sandbox,
             &config.migrations,
@@ -97,11 +104,84 @@ impl Project {
             &config.interpreters,
         )
         .await?;
-        Ok(Project {
+        let mut project = Project {
             config,
             sandbox,
             catalog,
-        })
+            sources: Vec::new(),
+        };
+        project.open_sources().await?;
+        Ok(project)
+    }
+
+    /// Loads each `[[sources]]` chain (for the project's own chain only),
+    /// refusing an id that two chains share: the version table is shared.
+    async fn open_sources(&mut self) -> Result<(), Error> {
+        if self.config.chain_only || self.config.sources.is_empty() {
+            return Ok(());
+        }
+        for source in self.config.sources.clone() {
+            let config = self.config.for_source(&source.name)?;
+            let catalog = Catalog::load(
+                &self.sandbox,
+                &config.migrations,
+                config.cache_dir.as_deref(),
+                &config.interpreters,
+            )
+            .await?;
+            let chain = Project {
+                config,
+                sandbox: self.sandbox.clone(),
+                catalog,
+                sources: Vec::new(),
+            };
+            for other in std::iter::once(&*self).chain(&self.sources) {
+                if let Some(entry) = chain
+                    .catalog
+                    .entries()
+                    .iter()
+                    .find(|e| other.catalog.get(&e.info.id).is_some())
+                {
+                    return Err(Error::Config(crate::config::ConfigError::BadValue {
+                        key: "sources",
+                        message: format!(
+                            "revision {} is in both {} and {}: revision ids must be unique across sources (they share the version table)",
+                            entry.info.id,
+                            other.source_name(),
+                            chain.source_name()
+                        ),
+                    }));
+                }
+            }
+            self.sources.push(chain);
+        }
+        Ok(())
+    }
+
+    /// This chain's source name (`app` for the project's own).
+    pub fn source_name(&self) -> &str {
+        self.config
+            .source
+            .as_deref()
+            .unwrap_or(crate::config::APP_SOURCE)
+    }
+
+    /// Every chain: this project's own, then each source's.
+    pub fn chains(&self) -> impl Iterator<Item = &Project> {
+        std::iter::once(self).chain(self.sources.iter())
+    }
+
+    /// The chain named `name` (`app` for the project's own).
+    pub fn chain(&self, name: &str) -> Result<&Project, Error> {
+        self.chains()
+            .find(|p| p.source_name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.chains().map(Project::source_name).collect();
+                Error::Usage(format!(
+                    "there is no source {name:?}; the sources are {}",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Like [`Project::open`], but a missing or empty migrations directory is
@@ -125,11 +205,14 @@ impl Project {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(Project {
+        let mut project = Project {
             config,
             sandbox,
             catalog,
-        })
+            sources: Vec::new(),
+        };
+        project.open_sources().await?;
+        Ok(project)
     }
 
     /// The configuration.
@@ -293,6 +376,10 @@ impl Project {
         if let Err(e) = self.catalog.prepare(&self.sandbox, &plan.steps).await {
             return self.release(sink, Err(e.into())).await;
         }
+        let mut sink = sink;
+        if let Err(e) = self.enter_scope(&mut sink).await {
+            return self.release(sink, Err(e)).await;
+        }
         let table = &self.config.version_table;
         let rules = |id: &str| self.config.rules_for(id);
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
@@ -303,14 +390,61 @@ impl Project {
         self.release(runner.into_sink(), result).await
     }
 
+    /// A PostgreSQL source's schema becomes where its revisions' unqualified
+    /// names go (created if missing); the host's tables stay addressed
+    /// qualified where they are.
+    pub(crate) async fn enter_scope(&self, sink: &mut Sink) -> Result<(), Error> {
+        let Some(scope) = &self.config.scope else {
+            return Ok(());
+        };
+        if sink.dialect() != Dialect::Postgres {
+            return Ok(());
+        }
+        let quoted = Dialect::Postgres.quote_ident(scope);
+        let action = format!("entering source {}'s schema {scope:?}", self.source_name());
+        // Only when missing: CREATE SCHEMA checks the CREATE privilege on
+        // the database even when the schema exists.
+        let exists = sink.mode() == crate::sink::Mode::Online
+            && !sink
+                .host_query(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = $1",
+                    &[crate::value::Value::Text(scope.clone())],
+                )
+                .await
+                .map_err(|e| database(&action, e))?
+                .values
+                .is_empty();
+        let sql = if exists {
+            format!("SET search_path TO {quoted}")
+        } else {
+            format!("CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}")
+        };
+        sink.execute(&sql, &[])
+            .await
+            .map_err(|e| database(&action, e))?;
+        Ok(())
+    }
+
+    /// The schemas (PostgreSQL) a confined role may own: the host's and
+    /// every source's.
+    fn own_schemas(&self, sink: &Sink) -> Vec<String> {
+        let mut schemas: Vec<String> = sink.host_schema().map(str::to_string).into_iter().collect();
+        schemas.extend(self.config.sources.iter().filter_map(|s| s.scope.clone()));
+        schemas
+    }
+
     /// Under `third-party` trust, refuses (before anything runs) a
     /// connection whose role reaches outside its database.
     pub(crate) async fn confine(&self, sink: &mut Sink) -> Result<(), Error> {
-        if self.config.trust != crate::sandbox::Trust::ThirdParty {
+        let third_party = self
+            .chains()
+            .any(|c| c.config.trust == crate::sandbox::Trust::ThirdParty);
+        if !third_party {
             return Ok(());
         }
+        let schemas = self.own_schemas(sink);
         let findings = sink
-            .outside_reach()
+            .outside_reach(&schemas)
             .await
             .map_err(|e| database("checking what the connection's role can reach", e))?;
         if findings.is_empty() {
@@ -318,8 +452,18 @@ impl Project {
         }
         Err(Error::Unconfined {
             findings,
-            role_sql: sink.least_privilege_sql().await,
+            role_sql: sink.least_privilege_sql(&schemas).await,
         })
+    }
+
+    /// Before a run of every chain: refuses what any chain's run would
+    /// refuse for the connection (a third-party source over a role that
+    /// reaches outside), so nothing runs at all.
+    pub async fn preflight(&self) -> Result<(), Error> {
+        let mut sink = self.connect().await?;
+        let result = self.confine(&mut sink).await;
+        close(sink).await;
+        result
     }
 
     /// What `retort doctor` reports about the connection: the trust, what
@@ -327,16 +471,25 @@ impl Project {
     /// role's SQL.
     pub async fn doctor(&self) -> Result<Doctor, Error> {
         let mut sink = self.connect().await?;
+        let schemas = self.own_schemas(&sink);
         let reach = sink
-            .outside_reach()
+            .outside_reach(&schemas)
             .await
             .map_err(|e| database("checking what the connection's role can reach", e));
-        let role_sql = sink.least_privilege_sql().await;
+        let role_sql = sink.least_privilege_sql(&schemas).await;
         let dialect = sink.dialect();
         close(sink).await;
+        let trust = if self
+            .chains()
+            .any(|c| c.config.trust == crate::sandbox::Trust::ThirdParty)
+        {
+            crate::sandbox::Trust::ThirdParty
+        } else {
+            self.config.trust
+        };
         Ok(Doctor {
             dialect,
-            trust: self.config.trust,
+            trust,
             outside_reach: reach?,
             role_sql,
         })
@@ -561,6 +714,7 @@ impl Project {
             .ensure(&mut sink)
             .await
             .map_err(|e| database("recording the version table", e))?;
+        self.enter_scope(&mut sink).await?;
         let rules = |id: &str| self.config.rules_for(id);
         let mut runner = Runner::new(&self.sandbox, &self.catalog, table, sink, &rules);
         runner

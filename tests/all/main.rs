@@ -20,6 +20,7 @@ mod offline;
 mod scripts;
 mod server_chain;
 mod servers;
+mod sources;
 mod sqlite;
 mod transactions;
 mod ux;

@@ -55,6 +55,10 @@ pub struct GlobalArgs {
     /// parsed, no deny-list exemptions, a least-privilege connection required) [env RETORT_TRUST]
     #[arg(long, global = true, value_name = "TRUST")]
     pub trust: Option<String>,
+    /// With [[sources]] in retort.toml: work on this chain only (`app` is the project's own);
+    /// `run`, `history` and `current` cover every source without it
+    #[arg(long, global = true, value_name = "NAME")]
+    pub source: Option<String>,
     /// Output: human (default; progress on stderr) or json (one JSON object per line on stdout).
     #[arg(
         long,

@@ -56,6 +56,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         transaction_mode: global.transaction_mode,
         trust: global.trust,
     })?;
+    let config = match &global.source {
+        Some(name) => config.for_source(name)?,
+        None => config,
+    };
     let quiet = global.quiet;
     let outcome = match cli.command {
         Command::Upgrade(args) if !args.sql => {
@@ -96,7 +100,29 @@ async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -
         Some(targets) => {
             fanout::fan_out(config, targets, usize::from(args.jobs), args.dry_run, ui).await
         }
-        None => migrate::migrate(config, Direction::Upgrade, "heads", args.dry_run, ui).await,
+        None => {
+            // Every chain in turn (the project's own first); the first that
+            // fails ends the run.
+            let chains = config.chains();
+            let several = chains.len() > 1;
+            if several {
+                // Loads every chain (refusing an id two of them share) and
+                // refuses the connection for all of them before any runs.
+                config.require_url()?;
+                let project = Project::open(config.clone()).await?;
+                project.preflight().await?;
+            }
+            for chain in chains {
+                if several && ui.format == Format::Human {
+                    note(
+                        ui.quiet,
+                        &format!("Source {}:", chain.source.as_deref().unwrap_or("app")),
+                    );
+                }
+                migrate::migrate(chain, Direction::Upgrade, "heads", args.dry_run, ui).await?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -109,10 +135,30 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
         Command::Downgrade(args) => {
             script(config, Direction::Downgrade, &args.target, args.dialect).await
         }
-        Command::Current(args) => current(config, args.verbose, quiet).await,
+        Command::Current(args) => {
+            let chains = config.chains();
+            let several = chains.len() > 1;
+            for chain in chains {
+                if several {
+                    out(&format!("[{}]", chain.source.as_deref().unwrap_or("app")));
+                }
+                current(chain, args.verbose, quiet).await?;
+            }
+            Ok(())
+        }
         Command::Verify(args) => verify(config, &args.accept, quiet).await,
         Command::Doctor => doctor(config).await,
         Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
+        Command::History(args)
+            if config.chains().len() > 1 && !args.graph && !args.dot && args.range.is_none() =>
+        {
+            let project = Project::open(config).await?;
+            for chain in project.chains() {
+                out(&format!("[{}]", chain.source_name()));
+                report::history(chain, args.range.as_deref(), args.verbose)?;
+            }
+            Ok(())
+        }
         Command::History(args) => {
             let project = Project::open(config).await?;
             if args.graph {

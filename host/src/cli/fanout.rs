@@ -157,6 +157,7 @@ pub async fn fan_out(
     let silent = &silent;
     let runs = futures_util::stream::iter(targets.into_iter().map(|spec| async move {
         let label = RunLabel {
+            source: None,
             target: Some(spec.name.clone()),
             database: spec.database.display_name(),
             goal: "heads".to_string(),

@@ -30,10 +30,24 @@ pub async fn run(config: Config, command: Command) -> Done {
                     "--graph and --dot draw for people and Graphviz; --format json lists every revision with its parents already".into(),
                 )));
             }
+            let several = config.chains().len() > 1 && args.range.is_none();
             let project = Project::open(config).await?;
-            let entries = project.history(args.range.as_deref())?;
-            let graph = project.graph();
-            let list: Vec<Obj> = entries.iter().map(|e| revision(graph, e)).collect();
+            let mut list: Vec<Obj> = Vec::new();
+            let chains: Vec<&Project> = if several {
+                project.chains().collect()
+            } else {
+                vec![&project]
+            };
+            for chain in chains {
+                let graph = chain.graph();
+                for entry in chain.history(args.range.as_deref())? {
+                    let mut value = revision(graph, entry);
+                    if several {
+                        value.set("source", json!(chain.source_name()));
+                    }
+                    list.push(value);
+                }
+            }
             json_line(&Obj::default().with("revisions", list));
             Ok(())
         }
@@ -99,23 +113,30 @@ pub async fn run(config: Config, command: Command) -> Done {
         }
         Command::Current(_) => {
             config.require_url()?;
+            let several = config.chains().len() > 1;
             let project = Project::open(config).await?;
-            let applied = project.current().await?;
             let failures = project.failures().await?;
-            let ids: BTreeSet<String> = applied.iter().map(|r| r.id.clone()).collect();
-            let graph = project.graph();
-            let heads = graph.heads();
-            let rows: Vec<Obj> = applied
-                .iter()
-                .map(|r| {
-                    Obj::default()
+            let mut rows: Vec<Obj> = Vec::new();
+            let mut applied_heads: Vec<String> = Vec::new();
+            for chain in project.chains() {
+                let applied = chain.current().await?;
+                let ids: BTreeSet<String> = applied.iter().map(|r| r.id.clone()).collect();
+                let graph = chain.graph();
+                let heads = graph.heads();
+                applied_heads.extend(graph.applied_heads(&ids).into_iter().map(str::to_string));
+                for r in &applied {
+                    let mut row = Obj::default()
                         .with("id", json!(r.id))
                         .with("head", json!(heads.contains(&r.id.as_str())))
                         .with("applied_at", json!(r.applied_at))
                         .with("duration_ms", json!(r.duration_ms))
-                        .with("sha256", json!(r.sha256))
-                })
-                .collect();
+                        .with("sha256", json!(r.sha256));
+                    if several {
+                        row.set("source", json!(chain.source_name()));
+                    }
+                    rows.push(row);
+                }
+            }
             let failures: Vec<Obj> = failures
                 .iter()
                 .map(|f| {
@@ -129,7 +150,7 @@ pub async fn run(config: Config, command: Command) -> Done {
                 .collect();
             json_line(
                 &Obj::default()
-                    .with("applied_heads", json!(graph.applied_heads(&ids)))
+                    .with("applied_heads", json!(applied_heads))
                     .with("applied", rows)
                     .with("unresolved_failures", failures),
             );

@@ -35,8 +35,14 @@ pub async fn migrate(
         Format::Human => Progress::new(ui.quiet, true, 0, "revisions"),
         Format::Json => Progress::silent(),
     };
+    let source = project
+        .config()
+        .source
+        .clone()
+        .filter(|_| !project.config().sources.is_empty());
     let label = RunLabel {
         target: None,
+        source,
         database: database.display_name(),
         goal: goal.to_string(),
         direction,

@@ -47,6 +47,8 @@ pub struct RunLabel {
     /// The fan-out target's name: added to every JSON event; human output
     /// then prints no per-revision lines (the fan-out prints one per target).
     pub target: Option<String>,
+    /// With `[[sources]]`: the chain being run, added to every JSON event.
+    pub source: Option<String>,
     /// The database, as shown to people (password hidden).
     pub database: String,
     /// What was asked: `heads`, `-1`, …
@@ -81,6 +83,9 @@ impl<'a> Reporter<'a> {
     fn emit(&self, mut value: Obj) {
         if let Some(target) = &self.label.target {
             value.insert(1, "target", json!(target));
+        }
+        if let Some(source) = &self.label.source {
+            value.insert(1, "source", json!(source));
         }
         json_line(&value);
     }

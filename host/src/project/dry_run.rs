@@ -85,6 +85,10 @@ impl Project {
                 return Err(e);
             }
         };
+        if let Err(e) = self.enter_scope(&mut sink).await {
+            end_rehearsal(sink).await;
+            return Err(e);
+        }
         sink.tap_mut().keep_transcript();
         let rules = |id: &str| self.config.rehearsal_rules_for(id);
         let table = &self.config.version_table;
@@ -187,6 +191,7 @@ impl Project {
         };
         self.catalog.prepare(&self.sandbox, &plan.steps).await?;
         let mut sink = Sink::Offline(Recorder::new(dialect));
+        self.enter_scope(&mut sink).await?;
         sink.tap_mut().keep_transcript();
         let rules = |id: &str| self.config.rehearsal_rules_for(id);
         let table = &self.config.version_table;

@@ -63,7 +63,9 @@ impl HostTables {
         if sink.mode() == Mode::Offline {
             return Ok(None);
         }
+        // Every chain's rows: the server's digest covers the whole table.
         let rows = table
+            .for_source(None)
             .read(sink)
             .await?
             .into_iter()

@@ -519,6 +519,7 @@ impl<'a> Runner<'a> {
         let mut sink = self.sink.take().expect("the sink is back after every step");
         let rules = (self.rules)(step.id);
         sink.tap_mut().begin_revision(step.id, step.direction);
+        sink.scope_tables(rules.table_prefix.as_deref());
         sink.revision_running(true);
         let (mut sink, mut outcome) = self
             .sandbox

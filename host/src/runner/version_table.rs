@@ -42,10 +42,14 @@ pub struct RecordedFailure {
     pub error: String,
 }
 
-/// The version table of one database.
+/// The version table of one database, as one chain (source) sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionTable {
     name: String,
+    /// With `[[sources]]`: the chain whose rows this is (the table then has
+    /// a `source` column, added when missing, and each chain reads and
+    /// writes its own rows).
+    source: Option<String>,
 }
 
 impl VersionTable {
@@ -61,6 +65,7 @@ impl VersionTable {
         if ok {
             Ok(VersionTable {
                 name: name.to_string(),
+                source: None,
             })
         } else {
             Err(BadTableName(name.to_string()))
@@ -70,6 +75,19 @@ impl VersionTable {
     /// The table's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The same table as chain `source` sees it (`None`: no sources).
+    pub fn for_source(&self, source: Option<&str>) -> VersionTable {
+        VersionTable {
+            name: self.name.clone(),
+            source: source.map(str::to_string),
+        }
+    }
+
+    /// The chain whose rows this is, with `[[sources]]`.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
     }
 
     /// The names of the host's tables: the version table and its failures table.
@@ -99,16 +117,65 @@ impl VersionTable {
 
     /// `CREATE TABLE IF NOT EXISTS` for the table, as `sink` addresses it.
     pub fn create_sql(&self, sink: &Sink) -> String {
+        let source = if self.source.is_some() {
+            format!(",\n    {SOURCE_COLUMN}")
+        } else {
+            String::new()
+        };
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT\n)",
+            "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT{source}\n)",
             self.quoted(sink)
         )
     }
 
-    /// Creates the table if it does not exist.
+    /// Creates the table if it does not exist; with sources, adds the
+    /// `source` column to a table made before there were any (its rows are
+    /// the project's own).
     pub async fn ensure(&self, sink: &mut Sink) -> Result<(), DbError> {
         let sql = self.create_sql(sink);
-        sink.execute(&sql, &[]).await.map(drop)
+        sink.execute(&sql, &[]).await?;
+        if self.source.is_some() && sink.mode() == crate::sink::Mode::Online {
+            let has_source = self.has_source_column(sink).await?;
+            if !has_source {
+                let alter = format!(
+                    "ALTER TABLE {} ADD COLUMN {SOURCE_COLUMN}",
+                    self.quoted(sink)
+                );
+                sink.execute(&alter, &[]).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn has_source_column(&self, sink: &mut Sink) -> Result<bool, DbError> {
+        let dialect = sink.dialect();
+        let schema = sink.host_schema().unwrap_or("main").to_string();
+        let (sql, params) = match dialect {
+            crate::dialect::Dialect::Sqlite => (
+                // The name is a validated identifier: no quote to escape.
+                format!(
+                    "SELECT 1 FROM pragma_table_info('{}') WHERE name = 'source'",
+                    self.name
+                ),
+                vec![],
+            ),
+            _ => (
+                "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'source'".to_string(),
+                vec![Value::Text(schema), Value::Text(self.name.clone())],
+            ),
+        };
+        Ok(!sink.host_query(&sql, &params).await?.values.is_empty())
+    }
+
+    /// `WHERE source = …` for this chain's rows, with its parameter.
+    fn source_filter(&self, first_param: usize) -> (String, Vec<Value>) {
+        match &self.source {
+            Some(source) => (
+                format!(" WHERE source = ${first_param}"),
+                vec![Value::Text(source.clone())],
+            ),
+            None => (String::new(), Vec::new()),
+        }
     }
 
     /// Whether the table exists (online only).
@@ -121,13 +188,30 @@ impl VersionTable {
         if !self.exists(sink).await? {
             return Ok(Vec::new());
         }
+        let (filter, params) = self.source_filter(1);
+        if self.source.is_some() && !self.has_source_column(sink).await? {
+            // Made before there were sources: every row is the project's own.
+            if self.source.as_deref() != Some(crate::config::APP_SOURCE) {
+                return Ok(Vec::new());
+            }
+            return self.for_source(None).read_rows(sink, "", &[]).await;
+        }
+        self.read_rows(sink, &filter, &params).await
+    }
+
+    async fn read_rows(
+        &self,
+        sink: &mut Sink,
+        filter: &str,
+        params: &[Value],
+    ) -> Result<Vec<AppliedRevision>, DbError> {
         let dialect = sink.dialect();
         let sql = format!(
-            "SELECT revision_id, sha256, {}, duration_ms FROM {} ORDER BY applied_at, revision_id",
+            "SELECT revision_id, sha256, {}, duration_ms FROM {}{filter} ORDER BY applied_at, revision_id",
             dialect.timestamp_as_text("applied_at"),
             self.quoted(sink)
         );
-        let rows = sink.host_query(&sql, &[]).await?;
+        let rows = sink.host_query(&sql, params).await?;
         rows.values
             .into_iter()
             .map(|row| match row.as_slice() {
@@ -236,12 +320,21 @@ impl VersionTable {
         sha256: &str,
         duration_ms: Option<i64>,
     ) -> Result<(), DbError> {
-        let sql = format!(
-            "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ($1, $2, $3)",
-            self.quoted(sink)
-        );
         let duration = duration_ms.map_or(Value::Null, Value::Integer);
-        let params = [Value::Text(id.into()), Value::Text(sha256.into()), duration];
+        let mut params = vec![Value::Text(id.into()), Value::Text(sha256.into()), duration];
+        let sql = match &self.source {
+            Some(source) => {
+                params.push(Value::Text(source.clone()));
+                format!(
+                    "INSERT INTO {} (revision_id, sha256, duration_ms, source) VALUES ($1, $2, $3, $4)",
+                    self.quoted(sink)
+                )
+            }
+            None => format!(
+                "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ($1, $2, $3)",
+                self.quoted(sink)
+            ),
+        };
         sink.execute(&sql, &params).await.map(drop)
     }
 
@@ -268,6 +361,10 @@ impl VersionTable {
             .map(drop)
     }
 }
+
+/// The `source` column: which chain a row belongs to (`app` for the
+/// project's own, which is what rows from before there were sources are).
+const SOURCE_COLUMN: &str = "source VARCHAR(64) NOT NULL DEFAULT 'app'";
 
 /// Whether table `name` exists where the sink keeps the host's tables (online only).
 pub async fn table_exists(sink: &mut Sink, name: &str) -> Result<bool, DbError> {

@@ -54,6 +54,12 @@ pub struct Rules {
     /// What reaches outside the database (always checked, less the rules a
     /// first-party revision is exempted from).
     pub deny: DenyList,
+    /// The schema (or database) unqualified names and table patterns mean;
+    /// `None`: where the connection's session puts them.
+    pub home: Option<String>,
+    /// SQLite: the prefix every table a revision touches must have (a
+    /// source's scope), enforced by the authorizer.
+    pub table_prefix: Option<String>,
 }
 
 /// What each log call costs its budget besides its text: the line the host
@@ -145,6 +151,7 @@ struct HostState {
     policy: Option<Policy>,
     guard: Guard,
     deny: DenyList,
+    home: Option<String>,
     deadline: Instant,
     /// CPU time of guest execution: what the CPU budget counts.
     cpu: CpuMeter,
@@ -233,7 +240,10 @@ impl HostState {
             self.refused = Some(denied.to_string());
             return Err(wasmtime::format_err!("refused by the deny list"));
         }
-        let home = self.sink.as_ref().and_then(Sink::host_schema);
+        let home = self
+            .home
+            .as_deref()
+            .or_else(|| self.sink.as_ref().and_then(Sink::host_schema));
         if let Some(policy) = &self.policy
             && let Err(violation) = policy.check_in(sql, dialect, home)
         {
@@ -498,6 +508,7 @@ impl Sandbox {
             policy: rules.policy.clone(),
             guard: rules.guard.clone(),
             deny: rules.deny.clone(),
+            home: rules.home.clone(),
             deadline,
             cpu: CpuMeter::running(),
             log_used: 0,
@@ -555,6 +566,8 @@ impl Sandbox {
             policy: None,
             guard: Guard::default(),
             deny: DenyList::default(),
+            home: None,
+            table_prefix: None,
         };
         let (mut store, stderr) = self.store(None, &rules);
         let fail = |e: wasmtime::Error| with_stderr(describe(&e), &stderr);

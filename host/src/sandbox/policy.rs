@@ -153,6 +153,8 @@ struct TablePattern {
     schema: Option<String>,
     /// `None` for `schema.*`.
     table: Option<String>,
+    /// `prefix*`: the table name starts with `table`.
+    prefix: bool,
     text: String,
 }
 
@@ -164,15 +166,26 @@ impl TablePattern {
             Some((schema, table)) => (Some(schema.to_string()), Some(table.to_string())),
             None => (None, Some(lower.clone())),
         };
+        let prefix = table
+            .as_deref()
+            .is_some_and(|t| t.len() > 1 && t.ends_with('*'));
+        let table = table.map(|t| {
+            if prefix {
+                t.trim_end_matches('*').to_string()
+            } else {
+                t
+            }
+        });
         let ok = |s: &str| !s.is_empty() && !s.contains(['*', '.', ' ']);
         if schema.as_deref().is_some_and(|s| !ok(s)) || table.as_deref().is_some_and(|t| !ok(t)) {
             return Err(format!(
-                "policy tables: {text:?} is not a table pattern; use name, schema.name or schema.*"
+                "policy tables: {text:?} is not a table pattern; use name, prefix*, schema.name or schema.*"
             ));
         }
         Ok(TablePattern {
             schema,
             table,
+            prefix,
             text: text.to_string(),
         })
     }
@@ -190,7 +203,14 @@ impl TablePattern {
             (None, None) => true,
             _ => false,
         };
-        schema_ok && self.table.as_deref().is_none_or(|t| t == table)
+        schema_ok
+            && self.table.as_deref().is_none_or(|t| {
+                if self.prefix {
+                    table.starts_with(t)
+                } else {
+                    t == table
+                }
+            })
     }
 }
 

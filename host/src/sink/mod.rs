@@ -208,6 +208,14 @@ impl Sink {
         }
     }
 
+    /// SQLite: while revisions run, every table they touch must start with
+    /// `prefix` (a source's scope); `None` lifts that.
+    pub fn scope_tables(&mut self, prefix: Option<&str>) {
+        if let Sink::Online(s) = self {
+            s.scope_tables(prefix);
+        }
+    }
+
     /// Marks the start (`true`) and end of a revision's statements.
     pub fn revision_running(&mut self, running: bool) {
         if let Sink::Online(s) = self {

@@ -166,6 +166,13 @@ impl OnlineSink {
         }
     }
 
+    /// SQLite: the prefix every table a revision touches must have.
+    pub fn scope_tables(&mut self, prefix: Option<&str>) {
+        if let Some((authorizer, _)) = self.sqlite {
+            authorizer.scope(prefix);
+        }
+    }
+
     /// Marks the start (`true`) or end of a revision's statements.
     pub fn revision_running(&mut self, running: bool) {
         if let Some((authorizer, _)) = self.sqlite {

@@ -34,10 +34,10 @@ UNION ALL SELECT 'is a member of ' || rolname || ', which has SUPERUSER, CREATER
   FROM pg_roles
   WHERE rolname <> current_user AND pg_has_role(current_user, oid, 'MEMBER')
     AND (rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication OR rolbypassrls)
-UNION ALL SELECT 'owns schema ' || quote_ident(nspname) || ' besides ' || quote_ident($1)
+UNION ALL SELECT 'owns schema ' || quote_ident(nspname) || ', which is not one the migrations use'
   FROM pg_namespace
   WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-    AND nspname <> $1 AND nspname !~ '^pg_(toast_)?temp_'
+    AND nspname NOT IN (OWN_SCHEMAS) AND nspname !~ '^pg_(toast_)?temp_'
     AND nspname NOT IN ('pg_catalog', 'pg_toast', 'information_schema')
 UNION ALL SELECT 'can use the ' || extname || ' extension (it reaches other databases or files)'
   FROM pg_extension WHERE extname IN ('dblink', 'postgres_fdw', 'file_fdw', 'adminpack')
@@ -50,14 +50,20 @@ impl Sink {
     /// Every way the connection's role reaches outside its schema (or
     /// database), as sentences; empty for a confined role, and for SQLite,
     /// whose authorizer confines the connection itself.
-    pub async fn outside_reach(&mut self) -> Result<Vec<String>, DbError> {
+    ///
+    /// `own` are the schemas the migrations use (the host's and each
+    /// source's): a confined role may own those.
+    pub async fn outside_reach(&mut self, own: &[String]) -> Result<Vec<String>, DbError> {
         let schema = self.host_schema().unwrap_or("public").to_string();
         match self.dialect() {
             Dialect::Sqlite => Ok(Vec::new()),
             Dialect::Postgres => {
-                let rows = self
-                    .host_query(POSTGRES_REACH, &[Value::Text(schema)])
-                    .await?;
+                let list: Vec<String> = std::iter::once(&schema)
+                    .chain(own)
+                    .map(|s| format!("'{}'", s.replace('\'', "''")))
+                    .collect();
+                let sql = POSTGRES_REACH.replace("OWN_SCHEMAS", &list.join(", "));
+                let rows = self.host_query(&sql, &[]).await?;
                 Ok(rows.values.iter().filter_map(|r| text(r.first())).collect())
             }
             Dialect::Mysql => {
@@ -98,7 +104,7 @@ impl Sink {
     /// The SQL (to run once, as an administrator) that creates a role for
     /// this database that owns its schema (PostgreSQL) or database (MySQL)
     /// and nothing else.
-    pub async fn least_privilege_sql(&mut self) -> String {
+    pub async fn least_privilege_sql(&mut self, own: &[String]) -> String {
         let schema = self.host_schema().unwrap_or("public").to_string();
         let database = match self.dialect() {
             Dialect::Postgres => self
@@ -109,7 +115,28 @@ impl Sink {
                 .unwrap_or_else(|| "DATABASE".into()),
             _ => schema.clone(),
         };
-        least_privilege_sql(self.dialect(), &database, &schema)
+        let mut sql = least_privilege_sql(self.dialect(), &database, &schema);
+        if self.dialect() == Dialect::Postgres {
+            // Each source's schema belongs to the role too.
+            let role = sql
+                .lines()
+                .find_map(|l| l.strip_prefix("CREATE ROLE "))
+                .and_then(|l| l.split(' ').next())
+                .unwrap_or("")
+                .to_string();
+            let extra: String = own
+                .iter()
+                .filter(|s| **s != schema)
+                .map(|s| {
+                    let q = Dialect::Postgres.quote_ident(s);
+                    format!("CREATE SCHEMA IF NOT EXISTS {q};\nALTER SCHEMA {q} OWNER TO {role};\n")
+                })
+                .collect();
+            if let Some(at) = sql.find("GRANT CONNECT") {
+                sql.insert_str(at, &extra);
+            }
+        }
+        sql
     }
 }
 

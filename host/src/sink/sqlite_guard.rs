@@ -26,6 +26,9 @@ pub(super) struct Authorizer {
     host_tables: Mutex<Vec<String>>,
     /// What was last refused, for the error message.
     refused: Mutex<Option<String>>,
+    /// The prefix every table a revision touches must have (a source's
+    /// scope), lowercase.
+    scope: Mutex<Option<String>>,
 }
 
 /// The raw connection handle, kept to ask SQLite about the transaction and
@@ -99,6 +102,11 @@ impl Authorizer {
         *lock(&self.host_tables) = tables.iter().map(|t| t.to_lowercase()).collect();
     }
 
+    /// Confines revisions to tables whose names start with `prefix`.
+    pub(super) fn scope(&self, prefix: Option<&str>) {
+        *lock(&self.scope) = prefix.map(str::to_lowercase);
+    }
+
     /// The host's table names it guards.
     pub(super) fn host_tables(&self) -> Vec<String> {
         lock(&self.host_tables).clone()
@@ -112,11 +120,22 @@ impl Authorizer {
     fn decide(&self, action: c_int, a1: Option<&str>, a2: Option<&str>) -> Option<String> {
         let host_table = |name: Option<&str>| -> Option<String> {
             let name = name?.to_lowercase();
-            lock(&self.host_tables).contains(&name).then(|| {
-                format!(
+            if lock(&self.host_tables).contains(&name) {
+                return Some(format!(
                     "{name} belongs to Retort: a revision may not read, write, shadow or alter it"
-                )
-            })
+                ));
+            }
+            // SQLite's own tables (the schema, sequences, statistics) are
+            // read and written for every DDL statement.
+            let scope = lock(&self.scope);
+            match scope.as_deref() {
+                Some(prefix) if !name.starts_with(prefix) && !name.starts_with("sqlite_") => {
+                    Some(format!(
+                        "{name} is outside this source's tables (their names start with {prefix})"
+                    ))
+                }
+                _ => None,
+            }
         };
         match action {
             ffi::SQLITE_TRANSACTION => Some(
