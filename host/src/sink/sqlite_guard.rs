@@ -210,3 +210,69 @@ unsafe extern "C" fn authorize(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// The database itself refuses what the text checks refuse first: no
+    /// file outside the database is created, whatever reaches SQLite.
+    #[tokio::test]
+    async fn attach_and_vacuum_into_are_refused_by_sqlite_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let (authorizer, _) = Authorizer::install(&mut conn).await.unwrap();
+        let attached = dir.path().join("attached.db");
+        let vacuumed = dir.path().join("vacuumed.db");
+        let attach = format!("ATTACH DATABASE '{}' AS x", attached.display());
+        let vacuum = format!("VACUUM INTO '{}'", vacuumed.display());
+        // Even with the authorizer off (as for the host's own statements),
+        // the connection allows no attached database.
+        for sql in [&attach, &vacuum] {
+            let err = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("too many attached databases"),
+                "{sql}: {err}"
+            );
+        }
+        authorizer.set_active(true);
+        authorizer.scope(Some("billing_"));
+        for sql in [&attach, &vacuum] {
+            assert!(
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .is_err(),
+                "{sql}"
+            );
+        }
+        assert!(!attached.exists() && !vacuumed.exists());
+        // A source's revisions reach only tables with its prefix.
+        sqlx::raw_sql("CREATE TABLE billing_a (x INT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let err = sqlx::raw_sql("CREATE TABLE users (x INT)")
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not authorized"), "{err}");
+        assert!(
+            authorizer
+                .refused()
+                .unwrap()
+                .contains("users is outside this source's tables")
+        );
+        authorizer.set_active(false);
+        sqlx::raw_sql("CREATE TABLE users (x INT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
