@@ -155,6 +155,13 @@ fn sqlite_run_applies_every_source_each_confined_to_its_prefix() {
         "steals",
         "db.execute('DELETE FROM users');",
     );
+    let (code, stdout, _) = run(&s, &target, &["--config", &config, "check"], &[]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("[app] up to date"), "{stdout}");
+    assert!(
+        stdout.contains("[billing] not up to date: 1 revision(s) to apply: b111111111a2"),
+        "{stdout}"
+    );
     let before = sqlite3(&db, "SELECT count(*) FROM users;");
     let (code, _, stderr) = run(&s, &target, &["--config", &config, "run"], &[]);
     assert_eq!(code, 1, "{stderr}");

@@ -97,6 +97,9 @@ async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -
         (None, true) => None,
     };
     match targets {
+        Some(_) if config.chains().len() > 1 => Err(Outcome::Error(Error::Usage(
+            "a fan-out (--targets, several --database-url) runs one chain: with [[sources]], give --source NAME (and run it once per source)".into(),
+        ))),
         Some(targets) => {
             fanout::fan_out(config, targets, usize::from(args.jobs), args.dry_run, ui).await
         }
@@ -461,24 +464,39 @@ async fn stamp_script(config: Config, range: &str, dialect: Option<String>) -> D
 async fn check(config: Config) -> Done {
     config.require_url()?;
     let project = Project::open(config).await?;
-    let check = project.check().await?;
-    let heads = if check.applied_heads.is_empty() {
-        "none".to_string()
-    } else {
-        check.applied_heads.join(", ")
-    };
-    if check.up_to_date() {
-        out(&format!(
-            "up to date: every head is applied (applied heads: {heads})"
-        ));
-        return Ok(());
+    let several = project.chains().count() > 1;
+    let mut all_applied = true;
+    for chain in project.chains() {
+        let check = chain.check().await?;
+        let tag = if several {
+            format!("[{}] ", chain.source_name())
+        } else {
+            String::new()
+        };
+        let heads = if check.applied_heads.is_empty() {
+            "none".to_string()
+        } else {
+            check.applied_heads.join(", ")
+        };
+        if check.up_to_date() {
+            out(&format!(
+                "{tag}up to date: every head is applied (applied heads: {heads})"
+            ));
+        } else {
+            all_applied = false;
+            out(&format!(
+                "{tag}not up to date: {} revision(s) to apply: {} (applied heads: {heads}); run `retort {}`",
+                check.pending.len(),
+                check.pending.join(", "),
+                if several { "run" } else { "upgrade" }
+            ));
+        }
     }
-    out(&format!(
-        "not up to date: {} revision(s) to apply: {} (applied heads: {heads}); run `retort upgrade`",
-        check.pending.len(),
-        check.pending.join(", ")
-    ));
-    Err(Outcome::Exit(ExitCode::from(1)))
+    if all_applied {
+        Ok(())
+    } else {
+        Err(Outcome::Exit(ExitCode::from(1)))
+    }
 }
 
 fn created(project: &Project, made: &Scaffolded) -> Done {

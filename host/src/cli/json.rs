@@ -173,14 +173,32 @@ pub async fn run(config: Config, command: Command) -> Done {
         Command::Check => {
             config.require_url()?;
             let project = Project::open(config).await?;
-            let check = project.check().await?;
-            json_line(
-                &Obj::default()
-                    .with("up_to_date", json!(check.up_to_date()))
-                    .with("applied_heads", json!(check.applied_heads))
-                    .with("pending", json!(check.pending)),
-            );
-            if check.up_to_date() {
+            let several = project.chains().count() > 1;
+            let (mut applied_heads, mut pending, mut sources) =
+                (Vec::new(), Vec::new(), Vec::new());
+            for chain in project.chains() {
+                let check = chain.check().await?;
+                if several {
+                    sources.push(
+                        Obj::default()
+                            .with("source", json!(chain.source_name()))
+                            .with("up_to_date", json!(check.up_to_date()))
+                            .with("applied_heads", json!(check.applied_heads))
+                            .with("pending", json!(check.pending)),
+                    );
+                }
+                applied_heads.extend(check.applied_heads);
+                pending.extend(check.pending);
+            }
+            let mut value = Obj::default()
+                .with("up_to_date", json!(pending.is_empty()))
+                .with("applied_heads", json!(applied_heads))
+                .with("pending", json!(pending));
+            if several {
+                value.set("sources", sources);
+            }
+            json_line(&value);
+            if pending.is_empty() {
                 Ok(())
             } else {
                 Err(Outcome::Exit(ExitCode::from(1)))
