@@ -556,3 +556,35 @@ fn the_policy_reads_bodies_qualified_names_renames_and_executable_comments() {
         refused(&s, &target, &args, upgrade, &[expected]);
     }
 }
+
+#[test]
+fn statements_too_deep_to_check_are_refused_not_a_crash() {
+    // Through a real revision's call stack: a 100,000-operator chain is
+    // refused before parsing; the deepest nesting the parser admits is
+    // checked (refused or not), and the host lives on.
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let target = Target::Sqlite(s.db("app.db"));
+    refused(
+        &s,
+        &target,
+        THIRD_PARTY,
+        "db.query('SELECT ' + '1+'.repeat(100000) + '1');",
+        &["operators (at most 4000)", "split it"],
+    );
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let target = Target::Sqlite(s.db("app.db"));
+    let (code, _, stderr) = run(&s, &target, &[THIRD_PARTY, &["run"]].concat(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    add_js(
+        &s,
+        "deep",
+        "db.query('SELECT ' + '(SELECT '.repeat(60) + '1' + ')'.repeat(60));\n\
+         db.query('SELECT ' + 'CASE WHEN 1 THEN '.repeat(60) + '1' + ' END'.repeat(60));",
+    );
+    let (code, _, stderr) = run(&s, &target, &[THIRD_PARTY, &["run"]].concat(), &[]);
+    assert!(code == 0 || code == 1, "exit {code}: {stderr}");
+    assert!(
+        stderr.is_empty() || !stderr.contains("overflow"),
+        "{stderr}"
+    );
+}

@@ -66,6 +66,12 @@ pub struct Rules {
 /// keeps and shows for it.
 const LOG_OVERHEAD: usize = 64;
 
+/// The stack a revision's calls run on (its wasm code gets wasmtime's
+/// default 512 KiB of it; the host's imports, the SQL checks among them,
+/// the rest). Reserved per pooled store, backed only where touched. The
+/// policy parser needs tens of KiB per nesting level up to its limit of 50.
+pub const HOST_CALL_STACK: usize = 8 << 20;
+
 /// How often the engine's epoch advances: the resolution of wall-clock budgets.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -456,6 +462,7 @@ impl Sandbox {
         // chain), while epoch checks cost little and still let a busy guest
         // yield to the runtime every tick.
         config.epoch_interruption(true);
+        config.async_stack_size(HOST_CALL_STACK);
         let compiler = compiler::configure(&mut config);
         let mut pooled = config.clone();
         pool::configure(&mut pooled);

@@ -235,6 +235,10 @@ impl Policy {
     /// what an unqualified table pattern means. The SQL is read as the
     /// server runs it (MySQL executable comments are code), and the bodies
     /// of functions, procedures and `DO` blocks are checked as statements.
+    ///
+    /// The parse runs on the caller's stack: a revision's host calls get
+    /// [`crate::sandbox::HOST_CALL_STACK`] of it, far more than the parser's
+    /// depth limit (50) and [`MAX_OPERATOR_CHAIN`] need.
     pub fn check_in(
         &self,
         sql: &str,
@@ -282,6 +286,12 @@ impl Policy {
                     super::bodies::Piece::Dynamic(_) => {}
                 }
             }
+        }
+        if let Some(run) = longest_operator_chain(sql, dialect).filter(|n| *n > MAX_OPERATOR_CHAIN)
+        {
+            return Err(refuse(format!(
+                "one expression chains {run} operators (at most {MAX_OPERATOR_CHAIN}): its syntax tree would be too deep to check safely; split it"
+            )));
         }
         let without_bodies = super::bodies::without_do_blocks(sql, dialect);
         let statements = Parser::parse_sql(parser, &without_bodies).map_err(|e| {
@@ -337,6 +347,74 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// The most binary operators one expression may chain before the checker
+/// refuses it: `1+1+…` parses into a tree as deep as the chain, which the
+/// parser's visitors and drop walk recursively, on the revision's call
+/// stack. Measured: 10,000 fit in a 1 MiB stack.
+const MAX_OPERATOR_CHAIN: usize = 4000;
+
+/// The longest run of binary operators (symbols, `AND`, `OR`) at one
+/// parenthesis level, not broken by a comma or a `;`: how deep the parsed
+/// expression can be.
+fn longest_operator_chain(sql: &str, dialect: Dialect) -> Option<usize> {
+    let mut runs = vec![0usize];
+    let mut longest = 0;
+    for token in scan::tokens(sql, dialect) {
+        match token.kind {
+            scan::Kind::Code => {}
+            scan::Kind::Semicolon => runs = vec![0],
+            _ => continue,
+        }
+        let mut previous_was_operator = false;
+        let mut word = String::new();
+        let end_word = |word: &mut String, runs: &mut Vec<usize>| {
+            if word.eq_ignore_ascii_case("AND") || word.eq_ignore_ascii_case("OR") {
+                if let Some(run) = runs.last_mut() {
+                    *run += 1;
+                }
+            }
+            word.clear();
+        };
+        for c in token.text.chars() {
+            if c.is_alphanumeric() || c == '_' {
+                word.push(c);
+                previous_was_operator = false;
+                continue;
+            }
+            end_word(&mut word, &mut runs);
+            match c {
+                '(' => runs.push(0),
+                ')' => {
+                    runs.pop();
+                    if runs.is_empty() {
+                        runs.push(0);
+                    }
+                }
+                ',' => {
+                    if let Some(run) = runs.last_mut() {
+                        *run = 0;
+                    }
+                }
+                '+' | '-' | '*' | '/' | '%' | '<' | '>' | '=' | '|' | '&' | '^' | '~' | '!'
+                | '#' => {
+                    if !previous_was_operator && let Some(run) = runs.last_mut() {
+                        *run += 1;
+                    }
+                    previous_was_operator = true;
+                    longest = longest.max(runs.last().copied().unwrap_or(0));
+                    continue;
+                }
+                _ => {}
+            }
+            previous_was_operator = false;
+            longest = longest.max(runs.last().copied().unwrap_or(0));
+        }
+        end_word(&mut word, &mut runs);
+        longest = longest.max(runs.last().copied().unwrap_or(0));
+    }
+    Some(longest)
 }
 
 /// Every table or view a statement names: what sqlparser's relation visitor
@@ -582,6 +660,82 @@ mod tests {
         let nested: PolicySpec =
             toml::from_str("[revisions.ab12.revisions.cd34]\ndeny = []\n").unwrap();
         assert!(nested.for_revision("ab12").is_err());
+    }
+
+    /// Deep input never overflows the stack the checks run on: a chain past
+    /// the limit is refused before it is parsed, and what the parser's own
+    /// depth limit admits fits in a quarter of a revision's host-call stack.
+    #[test]
+    fn deep_statements_are_checked_within_a_small_stack() {
+        let p = policy(None, &[], None);
+        let cases = vec![
+            (format!("SELECT {}1", "1+".repeat(3000)), true),
+            (
+                format!("SELECT 1 WHERE {}", vec!["a = 1"; 1500].join(" OR ")),
+                true,
+            ),
+            (
+                format!("INSERT INTO t VALUES {}", vec!["(-1, -2)"; 5000].join(", ")),
+                true,
+            ),
+            (format!("SELECT {}1", "1+".repeat(100_000)), false),
+            (
+                format!("SELECT {}1{}", "(".repeat(10_000), ")".repeat(10_000)),
+                false,
+            ),
+            (
+                format!("SELECT {}1{}", "(".repeat(45), ")".repeat(45)),
+                true,
+            ),
+            (
+                format!("SELECT {}1{}", "(SELECT ".repeat(20), ")".repeat(20)),
+                true,
+            ),
+            (
+                format!("SELECT {}1{}", "f(".repeat(45), ")".repeat(45)),
+                true,
+            ),
+            (format!("SELECT {}1", "- ".repeat(10_000)), false),
+            (format!("SELECT {}1", "NOT ".repeat(10_000)), false),
+        ];
+        // As deep as the parser's own limit lets each shape go: refused or
+        // not, never a crash.
+        let deepest = [
+            format!("SELECT {}1{}", "(SELECT ".repeat(60), ")".repeat(60)),
+            format!(
+                "SELECT {}1{}",
+                "CASE WHEN x THEN ".repeat(60),
+                " END".repeat(60)
+            ),
+            format!(
+                "SELECT 1 WHERE a IN {}1{}",
+                "(SELECT a FROM t WHERE a IN ".repeat(60),
+                ")".repeat(60)
+            ),
+            format!("SELECT {}1{}", "ARRAY[".repeat(60), "]".repeat(60)),
+        ];
+        for sql in deepest {
+            let p = p.clone();
+            std::thread::Builder::new()
+                .stack_size(crate::sandbox::HOST_CALL_STACK / 4)
+                .spawn(move || {
+                    let _ = p.check(&sql, Dialect::Postgres);
+                })
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        for (sql, ok) in cases {
+            let p = p.clone();
+            let head: String = sql.chars().take(40).collect();
+            let result = std::thread::Builder::new()
+                .stack_size(crate::sandbox::HOST_CALL_STACK / 4)
+                .spawn(move || p.check(&sql, Dialect::Postgres).is_ok())
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(result, ok, "{head}…");
+        }
     }
 
     #[test]
