@@ -370,10 +370,10 @@ fn longest_operator_chain(sql: &str, dialect: Dialect) -> Option<usize> {
         let mut previous_was_operator = false;
         let mut word = String::new();
         let end_word = |word: &mut String, runs: &mut Vec<usize>| {
-            if word.eq_ignore_ascii_case("AND") || word.eq_ignore_ascii_case("OR") {
-                if let Some(run) = runs.last_mut() {
-                    *run += 1;
-                }
+            if (word.eq_ignore_ascii_case("AND") || word.eq_ignore_ascii_case("OR"))
+                && let Some(run) = runs.last_mut()
+            {
+                *run += 1;
             }
             word.clear();
         };
