@@ -25,8 +25,6 @@ struct Confined {
     target: Option<Target>,
     server: Server,
     role: String,
-    /// The superuser URL of the same database.
-    admin_url: String,
 }
 
 impl Confined {
@@ -42,16 +40,10 @@ impl Confined {
         // Forget the copy without dropping the database it names.
         std::mem::forget(admin);
         assert_eq!(code, 0, "{stderr}");
-        let sql: String = stdout
-            .lines()
-            .filter_map(|l| l.strip_prefix("    "))
-            .filter(|l| !l.trim_start().starts_with("--"))
-            .map(|l| format!("{l}\n"))
-            .collect();
+        let sql = role_sql(&stdout);
         let role = format!("retort_{}", db.name);
         assert!(sql.contains(&role), "doctor printed:\n{stdout}");
         db.sql(&sql);
-        let admin_url = db.url.clone();
         db.url = match server {
             Server::Postgres => format!("postgres://{role}:pw@127.0.0.1:5432/{}", db.name),
             Server::Mariadb => format!(
@@ -65,7 +57,6 @@ impl Confined {
                 target: Some(Target::Server(db)),
                 server,
                 role,
-                admin_url,
             },
         ))
     }
@@ -86,6 +77,27 @@ impl Drop for Confined {
             eprintln!("could not drop test role {}: {e}", self.role);
         }
     }
+}
+
+/// Each hostile upgrade, on a fresh database reached as doctor's role under
+/// third-party trust, is refused with its expected text and `also`.
+fn each_refused_when_confined(server: Server, escapes: &[(String, &str)], also: &str) {
+    for (upgrade, expected) in escapes {
+        let Some((s, c)) = Confined::new(server) else {
+            return;
+        };
+        refused(&s, c.target(), THIRD_PARTY, upgrade, &[expected, also]);
+    }
+}
+
+/// The SQL statements `retort doctor` printed for the least-privilege role.
+pub(crate) fn role_sql(doctor_stdout: &str) -> String {
+    doctor_stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("    "))
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 fn role_exists(server: Server, name: &str) -> bool {
@@ -260,19 +272,11 @@ fn postgres_escapes_fail_under_third_party_over_the_least_privilege_role() {
             "permission denied",
         ),
     ];
-    for (upgrade, expected) in &escapes {
-        let Some((s, c)) = Confined::new(Server::Postgres) else {
-            return;
-        };
-        refused(
-            &s,
-            c.target(),
-            THIRD_PARTY,
-            upgrade,
-            &[expected, "its transaction was rolled back"],
-        );
-        let _ = &c.admin_url;
-    }
+    each_refused_when_confined(
+        Server::Postgres,
+        &escapes,
+        "its transaction was rolled back",
+    );
     for path in [&copy_to, &program, &dynamic, &lo] {
         assert_absent(path);
     }
@@ -324,18 +328,11 @@ fn mariadb_escapes_fail_under_third_party_over_the_least_privilege_user() {
             "denied",
         ),
     ];
-    for (upgrade, expected) in &escapes {
-        let Some((s, c)) = Confined::new(Server::Mariadb) else {
-            return;
-        };
-        refused(
-            &s,
-            c.target(),
-            THIRD_PARTY,
-            upgrade,
-            &[expected, &format!("revision {HOSTILE} failed")],
-        );
-    }
+    each_refused_when_confined(
+        Server::Mariadb,
+        &escapes,
+        &format!("revision {HOSTILE} failed"),
+    );
     // Dynamic SQL: the policy checker cannot read `PREPARE … FROM @s`, so a
     // third-party revision may not send it; first-party over the same user,
     // the grants refuse what it would run. (Dynamic DDL such as CREATE USER

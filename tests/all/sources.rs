@@ -248,12 +248,7 @@ fn postgres_sources_live_in_their_schemas_and_third_party_ones_need_a_confined_r
     // The role doctor prints (which owns the sources' schemas too).
     let (code, stdout, stderr) = run(&s, &admin, &["--config", &config, "doctor"], &[]);
     assert_eq!(code, 4, "{stdout}{stderr}");
-    let sql: String = stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("    "))
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let sql = crate::confinement::role_sql(&stdout);
     assert!(sql.contains("ALTER SCHEMA \"billing\" OWNER TO"), "{sql}");
     admin.sql(&sql);
     let role = format!("retort_{name}");

@@ -222,6 +222,15 @@ pub fn executable(sql: &str, dialect: Dialect) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The text inside a [`Kind::DollarBody`] token (`$tag$ … $tag$`).
+pub fn dollar_body(text: &str) -> &str {
+    let tag_end = text[1..].find('$').map_or(text.len(), |p| p + 2);
+    let tag = &text[..tag_end.min(text.len())];
+    text[tag.len()..]
+        .strip_suffix(tag)
+        .unwrap_or(&text[tag.len()..])
+}
+
 /// Splits `sql` into text and `$N` placeholders, as `dialect` lexes it.
 pub fn split(sql: &str, dialect: Dialect) -> Vec<Piece<'_>> {
     let mut pieces = Vec::new();

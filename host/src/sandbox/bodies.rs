@@ -47,7 +47,7 @@ pub fn bodies(sql: &str, dialect: Dialect) -> Vec<String> {
                 }
                 Kind::DollarBody => {
                     if creates_code(&words) {
-                        out.push(dollar_body(token.text).to_string());
+                        out.push(scan::dollar_body(token.text).to_string());
                     }
                     after_as = false;
                 }
@@ -165,7 +165,7 @@ fn execute(rest: &str, dialect: Dialect) -> Piece {
     match first {
         Some(t) if t.kind == Kind::Literal && ends => Piece::Sql(literal_body(t.text)),
         Some(t) if t.kind == Kind::DollarBody && ends => {
-            Piece::Sql(dollar_body(t.text).to_string())
+            Piece::Sql(scan::dollar_body(t.text).to_string())
         }
         _ => Piece::Dynamic(format!(
             "EXECUTE{}",
@@ -278,14 +278,6 @@ fn words_at(sql: &str, dialect: Dialect) -> Vec<(usize, String)> {
 fn code_words(code: &str) -> impl Iterator<Item = &str> {
     code.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty())
-}
-
-fn dollar_body(text: &str) -> &str {
-    let tag_end = text[1..].find('$').map_or(text.len(), |p| p + 2);
-    let tag = &text[..tag_end.min(text.len())];
-    text[tag.len()..]
-        .strip_suffix(tag)
-        .unwrap_or(&text[tag.len()..])
 }
 
 fn literal_body(text: &str) -> String {

@@ -17,6 +17,7 @@
 //! (`exempt` in its `[policy.revisions.<id>]`); a third-party one never is,
 //! and a dry run never honours an exemption.
 
+use super::guard::shorten;
 use crate::dialect::Dialect;
 use crate::dialect::scan::{self, Kind};
 
@@ -181,7 +182,7 @@ fn scan_text(sql: &str, dialect: Dialect, depth: usize, found: &mut Vec<(&'stati
                 items.push(Item::Literal(text));
             }
             Kind::DollarBody => {
-                let body = dollar_body(token.text);
+                let body = scan::dollar_body(token.text);
                 inner.push(body.to_string());
                 items.push(Item::Literal(body.to_string()));
             }
@@ -234,14 +235,6 @@ fn decoded(text: String) -> String {
     } else {
         text
     }
-}
-
-fn dollar_body(text: &str) -> &str {
-    let tag_end = text[1..].find('$').map_or(text.len(), |p| p + 2);
-    let tag = &text[..tag_end.min(text.len())];
-    text[tag.len()..]
-        .strip_suffix(tag)
-        .unwrap_or(&text[tag.len()..])
 }
 
 /// Functions that read or write the server's files (PostgreSQL).
@@ -519,14 +512,6 @@ fn copy_rule(rest: &[Item], hit: &mut impl FnMut(&'static str, String)) {
             hit("server-files", "COPY … TO/FROM a file".into());
             return;
         }
-    }
-}
-
-fn shorten(sql: &str) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(120) {
-        Some((cut, _)) => format!("`{}…`", &one_line[..cut]),
-        None => format!("`{one_line}`"),
     }
 }
 

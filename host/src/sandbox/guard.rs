@@ -391,7 +391,8 @@ pub(crate) fn decode_escapes(text: &str, octal_first: bool) -> String {
     out
 }
 
-fn shorten(sql: &str) -> String {
+/// A statement as messages show it: one line, escaped, at most 120 characters, in backticks.
+pub(crate) fn shorten(sql: &str) -> String {
     let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
     let one_line = crate::printable::one_line(&one_line);
     match one_line.char_indices().nth(120) {

@@ -12,6 +12,7 @@ use sqlparser::dialect::{
 };
 use sqlparser::parser::Parser;
 
+use super::guard::shorten;
 use crate::dialect::Dialect;
 use crate::dialect::scan;
 
@@ -527,14 +528,6 @@ fn kind_of(statement: &Statement) -> &'static str {
                 "other"
             }
         }
-    }
-}
-
-fn shorten(sql: &str) -> String {
-    let one_line = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match one_line.char_indices().nth(120) {
-        Some((cut, _)) => format!("`{}…`", &one_line[..cut]),
-        None => format!("`{one_line}`"),
     }
 }
 
