@@ -121,20 +121,9 @@ impl Project {
             return Ok(());
         }
         for source in self.config.sources.clone() {
+            // A chain's own configuration loads no further chains.
             let config = self.config.for_source(&source.name)?;
-            let catalog = Catalog::load(
-                &self.sandbox,
-                &config.migrations,
-                config.cache_dir.as_deref(),
-                &config.interpreters,
-            )
-            .await?;
-            let chain = Project {
-                config,
-                sandbox: self.sandbox.clone(),
-                catalog,
-                sources: Vec::new(),
-            };
+            let chain = Box::pin(Project::open_in(self.sandbox.clone(), config)).await?;
             for other in std::iter::once(&*self).chain(&self.sources) {
                 if let Some(entry) = chain
                     .catalog
@@ -166,22 +155,15 @@ impl Project {
             .unwrap_or(crate::config::APP_SOURCE)
     }
 
+    /// Whether any chain's revisions are third-party.
+    fn any_third_party(&self) -> bool {
+        self.chains()
+            .any(|c| c.config.trust == crate::sandbox::Trust::ThirdParty)
+    }
+
     /// Every chain: this project's own, then each source's.
     pub fn chains(&self) -> impl Iterator<Item = &Project> {
         std::iter::once(self).chain(self.sources.iter())
-    }
-
-    /// The chain named `name` (`app` for the project's own).
-    pub fn chain(&self, name: &str) -> Result<&Project, Error> {
-        self.chains()
-            .find(|p| p.source_name() == name)
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.chains().map(Project::source_name).collect();
-                Error::Usage(format!(
-                    "there is no source {name:?}; the sources are {}",
-                    names.join(", ")
-                ))
-            })
     }
 
     /// Like [`Project::open`], but a missing or empty migrations directory is
@@ -348,16 +330,15 @@ impl Project {
     /// connection is closed (and the lock released) whatever happened.
     async fn run_online(
         &self,
-        sink: Sink,
+        mut sink: Sink,
         direction: Direction,
         target: &Target,
         observer: &mut dyn FnMut(Event<'_>),
     ) -> (Sink, Result<Vec<StepReport>, Error>) {
-        let mut sink = sink;
         if let Err(e) = self.confine(&mut sink).await {
             return (sink, Err(e));
         }
-        let (sink, plan) = self
+        let (mut sink, plan) = self
             .locked(sink, async |sink: &mut Sink| {
                 let applied: BTreeSet<String> = self
                     .applied(sink)
@@ -376,7 +357,6 @@ impl Project {
         if let Err(e) = self.catalog.prepare(&self.sandbox, &plan.steps).await {
             return self.release(sink, Err(e.into())).await;
         }
-        let mut sink = sink;
         if let Err(e) = self.enter_scope(&mut sink).await {
             return self.release(sink, Err(e)).await;
         }
@@ -436,10 +416,7 @@ impl Project {
     /// Under `third-party` trust, refuses (before anything runs) a
     /// connection whose role reaches outside its database.
     pub(crate) async fn confine(&self, sink: &mut Sink) -> Result<(), Error> {
-        let third_party = self
-            .chains()
-            .any(|c| c.config.trust == crate::sandbox::Trust::ThirdParty);
-        if !third_party {
+        if !self.any_third_party() {
             return Ok(());
         }
         let schemas = self.own_schemas(sink);
@@ -479,13 +456,10 @@ impl Project {
         let role_sql = sink.least_privilege_sql(&schemas).await;
         let dialect = sink.dialect();
         close(sink).await;
-        let trust = if self
-            .chains()
-            .any(|c| c.config.trust == crate::sandbox::Trust::ThirdParty)
-        {
+        let trust = if self.any_third_party() {
             crate::sandbox::Trust::ThirdParty
         } else {
-            self.config.trust
+            crate::sandbox::Trust::FirstParty
         };
         Ok(Doctor {
             dialect,

@@ -115,28 +115,9 @@ impl Sink {
                 .unwrap_or_else(|| "DATABASE".into()),
             _ => schema.clone(),
         };
-        let mut sql = least_privilege_sql(self.dialect(), &database, &schema);
-        if self.dialect() == Dialect::Postgres {
-            // Each source's schema belongs to the role too.
-            let role = sql
-                .lines()
-                .find_map(|l| l.strip_prefix("CREATE ROLE "))
-                .and_then(|l| l.split(' ').next())
-                .unwrap_or("")
-                .to_string();
-            let extra: String = own
-                .iter()
-                .filter(|s| **s != schema)
-                .map(|s| {
-                    let q = Dialect::Postgres.quote_ident(s);
-                    format!("CREATE SCHEMA IF NOT EXISTS {q};\nALTER SCHEMA {q} OWNER TO {role};\n")
-                })
-                .collect();
-            if let Some(at) = sql.find("GRANT CONNECT") {
-                sql.insert_str(at, &extra);
-            }
-        }
-        sql
+        // Each source's schema belongs to the role too.
+        let others: Vec<String> = own.iter().filter(|s| **s != schema).cloned().collect();
+        least_privilege_sql(self.dialect(), &database, &schema, &others)
     }
 }
 
@@ -205,8 +186,14 @@ fn mysql_grant_reach(grant: &str, database: &str) -> Option<String> {
 }
 
 /// The least-privilege role's SQL for `dialect`, owning `schema` (the
-/// PostgreSQL schema of `database`, or the MySQL database).
-pub fn least_privilege_sql(dialect: Dialect, database: &str, schema: &str) -> String {
+/// PostgreSQL schema of `database`, or the MySQL database) and, on
+/// PostgreSQL, the `others` schemas (the sources').
+pub fn least_privilege_sql(
+    dialect: Dialect,
+    database: &str,
+    schema: &str,
+    others: &[String],
+) -> String {
     let name = if dialect == Dialect::Postgres && schema != "public" && schema != database {
         format!("retort_{database}_{schema}")
     } else {
@@ -227,6 +214,13 @@ pub fn least_privilege_sql(dialect: Dialect, database: &str, schema: &str) -> St
     let grant_db = dialect.quote_ident(&schema.replace('_', "\\_").replace('%', "\\%"));
     let role = dialect.quote_ident(&role_name);
     let db = dialect.quote_ident(database);
+    let others: String = others
+        .iter()
+        .map(|s| {
+            let q = dialect.quote_ident(s);
+            format!("CREATE SCHEMA IF NOT EXISTS {q};\nALTER SCHEMA {q} OWNER TO {role};\n")
+        })
+        .collect();
     match dialect {
         Dialect::Postgres => format!(
             "-- As an administrator, once (on the database the migrations run on):\n\
@@ -234,6 +228,7 @@ pub fn least_privilege_sql(dialect: Dialect, database: &str, schema: &str) -> St
              CREATE SCHEMA IF NOT EXISTS {ident};\n\
              ALTER SCHEMA {ident} OWNER TO {role};\n\
              -- objects already in it: ALTER TABLE … OWNER TO {role}; (or REASSIGN OWNED BY the old owner)\n\
+             {others}\
              GRANT CONNECT, TEMPORARY ON DATABASE {db} TO {role};\n\
              -- Then migrate as that role: database_url = \"postgres://{role_name}:…@host/{database}\", schema = \"{schema}\"\n\
              -- It must not be a superuser or a member of one, nor have CREATEROLE, CREATEDB,\n\
@@ -292,7 +287,7 @@ mod tests {
 
     #[test]
     fn the_role_sql_names_the_schema() {
-        let sql = least_privilege_sql(Dialect::Postgres, "app", "billing");
+        let sql = least_privilege_sql(Dialect::Postgres, "app", "billing", &["audit".into()]);
         assert!(
             sql.contains("CREATE ROLE \"retort_app_billing\" LOGIN"),
             "{sql}"
@@ -302,12 +297,16 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("ON DATABASE \"app\" TO"), "{sql}");
-        let sql = least_privilege_sql(Dialect::Mysql, "shop-1", "shop-1");
+        assert!(
+            sql.contains("ALTER SCHEMA \"audit\" OWNER TO \"retort_app_billing\";\nGRANT CONNECT"),
+            "{sql}"
+        );
+        let sql = least_privilege_sql(Dialect::Mysql, "shop-1", "shop-1", &[]);
         assert!(
             sql.contains("GRANT ALL PRIVILEGES ON `shop-1`.* TO 'retort_shop_1'@'%'"),
             "{sql}"
         );
-        let sql = least_privilege_sql(Dialect::Mysql, "my_app", "my_app");
+        let sql = least_privilege_sql(Dialect::Mysql, "my_app", "my_app", &[]);
         assert!(sql.contains("ON `my\\_app`.* TO"), "{sql}");
     }
 }
