@@ -244,6 +244,9 @@ impl Project {
                 close(sink).await;
                 return Err(database(&format!("using schema {schema:?}"), e));
             }
+            // The host's tables (and the role's own schema) are there too,
+            // as in a real run connected with the schema.
+            sink.set_host_schema(schema);
         }
         Ok(Some(sink))
     }
