@@ -212,8 +212,17 @@ pub const DEFAULT_LOCK_TIMEOUT_SECS: f64 = 60.0;
 
 impl Config {
     /// Merges flags, the process environment and the config file.
+    ///
+    /// Variables not set in the environment are read from the first `.env`
+    /// file in the current directory or a parent (as sqlx-cli does), so a
+    /// `DATABASE_URL` there is found; the environment wins over it.
     pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
-        Self::load_with_env(overrides, &|name| std::env::var(name).ok())
+        let dotenv = read_dotenv()?;
+        Self::load_with_env(overrides, &|name| {
+            std::env::var(name)
+                .ok()
+                .or_else(|| dotenv.get(name).cloned())
+        })
     }
 
     /// [`Config::load`] with the environment supplied by `env` (for tests).
@@ -225,10 +234,7 @@ impl Config {
             .config
             .clone()
             .or_else(|| env("RETORT_CONFIG").map(PathBuf::from))
-            .or_else(|| {
-                let default = PathBuf::from(DEFAULT_FILE);
-                default.is_file().then_some(default)
-            });
+            .or_else(find_config_file);
         let (raw, base) = match &file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -366,6 +372,7 @@ impl Config {
             sources.push(source);
         }
         // From the environment, a relative directory is relative to the current one.
+        let cache_configured = env("RETORT_CACHE_DIR").is_some() || file_cache.is_some();
         let cache_dir = match (env("RETORT_CACHE_DIR"), file_cache) {
             (Some(off), _) | (None, Some(off)) if off == "off" => None,
             (Some(dir), _) => Some(PathBuf::from(dir)),
@@ -373,11 +380,13 @@ impl Config {
             (None, None) => Some(crate::catalog::default_cache_dir(&migrations)),
         };
         let revisions = file_revisions.unwrap_or_else(|| base.join("revisions"));
-        let interpreters_dir = env("RETORT_INTERPRETERS")
+        let mut interpreters = match env("RETORT_INTERPRETERS")
             .map(PathBuf::from)
             .or(file_interpreters_dir)
-            .unwrap_or_else(|| migrations.join("interpreters"));
-        let mut interpreters = crate::catalog::InterpreterPaths::in_dir(&interpreters_dir);
+        {
+            Some(dir) => crate::catalog::InterpreterPaths::in_configured_dir(&dir),
+            None => crate::catalog::InterpreterPaths::in_dir(&migrations.join("interpreters")),
+        };
         for (lang, var, file) in [
             (
                 crate::catalog::Language::Python,
@@ -394,6 +403,15 @@ impl Config {
                 interpreters.set(lang, path);
             }
         }
+        // The interpreters' compiled code is the same for every project:
+        // cached once per machine unless the cache is configured.
+        let interpreters = interpreters.with_cache_dir(match (&cache_dir, cache_configured) {
+            (Some(dir), true) => Some(dir.clone()),
+            (None, _) => None,
+            (Some(dir), false) => {
+                crate::catalog::machine_key::machine_dir_in(env).or_else(|| Some(dir.clone()))
+            }
+        });
         let source = (!sources.is_empty()).then(|| APP_SOURCE.to_string());
         Ok(Config {
             interpreters,
@@ -700,6 +718,40 @@ pub(crate) fn relative_sqlite(url: &str, base: &Path) -> String {
         Some(q) => format!("sqlite:{}?{q}", joined.display()),
         None => format!("sqlite:{}", joined.display()),
     }
+}
+
+/// `retort.toml` in the current directory, else in the nearest parent
+/// that has one (a command run from `src/` finds the project's file).
+fn find_config_file() -> Option<PathBuf> {
+    let here = PathBuf::from(DEFAULT_FILE);
+    if here.is_file() {
+        return Some(here);
+    }
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .skip(1)
+        .map(|dir| dir.join(DEFAULT_FILE))
+        .find(|file| file.is_file())
+}
+
+/// The variables of the first `.env` in the current directory or a parent
+/// (empty when there is none).
+fn read_dotenv() -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let Some(path) = std::env::current_dir().ok().and_then(|cwd| {
+        cwd.ancestors()
+            .map(|dir| dir.join(".env"))
+            .find(|file| file.is_file())
+    }) else {
+        return Ok(Default::default());
+    };
+    let parse = |message: String| ConfigError::Parse {
+        path: path.clone(),
+        message,
+    };
+    let items = dotenvy::from_path_iter(&path).map_err(|e| parse(e.to_string()))?;
+    items
+        .map(|item| item.map_err(|e| parse(e.to_string())))
+        .collect()
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ mod graph;
 mod init;
 mod printable;
 mod project;
+pub mod revision_crates;
 mod runner;
 mod sandbox;
 mod scaffold;
@@ -44,8 +45,8 @@ pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
 pub use init::{InitOptions, Initialized, init_project};
 pub use project::{
-    Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, Project, Range,
-    RevisionRequest,
+    Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, InterpreterChange, Project,
+    Range, RevisionRequest, Verification,
 };
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,

@@ -1,10 +1,12 @@
 //! The public operations: what the CLI commands call, usable without it.
 
+mod audit;
 mod authoring;
 mod deploy;
 mod dry_run;
 mod stamp;
 
+pub use audit::{InterpreterChange, Verification};
 pub use authoring::RevisionRequest;
 pub use deploy::{Database, Deployment, DryRun, DryRunMethod};
 pub use stamp::Check;
@@ -261,12 +263,20 @@ impl Project {
         Ok(rows)
     }
 
+    /// Compiles every revision (and interpreter) not in the compile cache
+    /// yet; returns how many were compiled.
+    pub fn precompile(&self) -> Result<usize, Error> {
+        Ok(self.catalog.precompile(&self.sandbox)?)
+    }
+
     /// Connects and reads the applied revisions.
     pub async fn current(&self) -> Result<Vec<AppliedRevision>, Error> {
         let mut sink = self.connect().await?;
         let rows = self.applied(&mut sink).await;
         close(sink).await;
-        rows
+        let rows = rows?;
+        self.require_files(&rows)?;
+        Ok(rows)
     }
 
     /// Connects and reads the recorded part-way failures (empty when none).
@@ -498,7 +508,17 @@ impl Project {
                     failures,
                 });
             }
-            let drifts = self.drifts(&self.applied(&mut sink).await?);
+            let mut applied = self.applied(&mut sink).await?;
+            self.adopt_legacy_rows(&mut sink, &mut applied).await?;
+            for change in self.interpreter_changes(&applied) {
+                tracing::info!(
+                    revision = change.id.as_str(),
+                    recorded = change.recorded.as_str(),
+                    current = change.current.as_str(),
+                    "applied under another interpreter (an earlier Retort release); its script is unchanged"
+                );
+            }
+            let drifts = self.drifts(&applied);
             if !drifts.is_empty() {
                 return Err(Error::Drift(drifts));
             }
@@ -522,31 +542,6 @@ impl Project {
             sink.unlock(self.config.version_table.name()).await;
         }
         (sink, result)
-    }
-
-    /// Applied revisions whose component on disk hashes differently now.
-    fn drifts(&self, applied: &[AppliedRevision]) -> Vec<Drift> {
-        applied
-            .iter()
-            .filter_map(|row| {
-                let entry = self.catalog.get(&row.id)?;
-                (entry.sha256 != row.sha256).then(|| Drift {
-                    id: row.id.clone(),
-                    recorded: row.sha256.clone(),
-                    current: entry.sha256.clone(),
-                    path: entry.path.clone(),
-                })
-            })
-            .collect()
-    }
-
-    /// Compares every applied revision's recorded sha256 with its component
-    /// on disk; returns the ones that differ (empty: all match).
-    pub async fn verify(&self) -> Result<Vec<Drift>, Error> {
-        let mut sink = self.connect().await?;
-        let rows = self.applied(&mut sink).await;
-        close(sink).await;
-        Ok(self.drifts(&rows?))
     }
 
     /// Accepts a deliberate rebuild: records the current sha256 of each of
@@ -619,8 +614,16 @@ impl Project {
                     if failure.direction == "downgrade" {
                         table.delete(&mut sink, &id).await?;
                     } else {
-                        let sha256 = &self.catalog.get(&id).expect("resolved ids exist").sha256;
-                        table.insert(&mut sink, &id, sha256, None).await?;
+                        let entry = self.catalog.get(&id).expect("resolved ids exist");
+                        table
+                            .insert(
+                                &mut sink,
+                                &id,
+                                &entry.sha256,
+                                entry.interpreter.as_deref(),
+                                None,
+                            )
+                            .await?;
                     }
                 }
                 table.clear_failure(&mut sink, &id).await?;

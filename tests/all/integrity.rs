@@ -88,7 +88,7 @@ fn a_changed_component_is_refused_until_accepted() {
     assert!(
         text(&out)
             .1
-            .contains("Every applied revision matches its component")
+            .contains("Every applied revision matches its file")
     );
     assert_eq!(
         retort(s.dir.path(), &["downgrade", "-1"]).status.code(),

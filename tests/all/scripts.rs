@@ -1,7 +1,8 @@
 //! Script revisions (`*.py`, `*.js`): exceptions roll back and name their
 //! line, metadata mistakes and missing interpreters are clear errors, a
-//! script's identity covers its interpreter, the sandbox holds, and one
-//! interpreter compile serves every script of its language.
+//! script's identity is its text (a new interpreter is reported, not
+//! drift), the sandbox holds, and one interpreter compile serves every
+//! script of its language.
 
 use retort::{Project, Target};
 use retort_tests::{MIXED_CHAIN, MIXED_IDS, PYTHON_INTERPRETER};
@@ -196,15 +197,17 @@ async fn script_metadata_mistakes_name_the_file() {
 }
 
 #[tokio::test]
-async fn a_script_without_its_interpreter_says_how_to_get_one() {
+async fn a_configured_interpreter_that_is_missing_says_what_to_do() {
     let s = base();
     add_script(
         &s,
         "r0003_authors.py",
         &std::fs::read_to_string(MIXED_CHAIN[2]).unwrap(),
     );
-    std::fs::remove_file(s.migrations.join("interpreters/python.wasm")).unwrap();
-    let err = Project::open(s.config()).await.unwrap_err();
+    let mut config = s.config();
+    config.interpreters =
+        retort::InterpreterPaths::in_configured_dir(&s.dir.path().join("nowhere"));
+    let err = Project::open(config).await.unwrap_err();
     let message = format!("{err:#}");
     assert!(
         message.contains(
@@ -212,11 +215,34 @@ async fn a_script_without_its_interpreter_says_how_to_get_one() {
         ),
         "{message}"
     );
+    assert!(message.contains("nowhere/python.wasm"), "{message}");
     assert!(
-        message.contains("./scripts/build-interpreters"),
+        message.contains("remove the [interpreters] setting"),
         "{message}"
     );
-    assert!(message.contains("[interpreters]"), "{message}");
+    assert!(message.contains("built into retort"), "{message}");
+}
+
+#[tokio::test]
+async fn with_no_interpreter_in_the_project_the_built_in_one_runs_scripts() {
+    let s = base();
+    add_script(
+        &s,
+        "r0003_authors.py",
+        &std::fs::read_to_string(MIXED_CHAIN[2]).unwrap(),
+    );
+    std::fs::remove_dir_all(s.migrations.join("interpreters")).unwrap();
+    let project = s.project().await;
+    project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    assert_eq!(version_ids(&s.db("app.db")), MIXED_IDS[..3]);
+    // It recorded the built-in interpreter, which is the one the build
+    // put in the binary.
+    let recorded = s.sql(&format!(
+        "SELECT interpreter FROM retort_version WHERE revision_id = '{}'",
+        MIXED_IDS[2]
+    ));
+    let built = blake3::hash(&std::fs::read(PYTHON_INTERPRETER).unwrap()).to_hex();
+    assert_eq!(recorded.trim(), built.as_str());
 }
 
 #[tokio::test]
@@ -249,7 +275,7 @@ fn rebuilt(bytes: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn editing_an_applied_script_or_swapping_its_interpreter_is_drift() {
+fn editing_an_applied_script_is_drift_and_a_new_interpreter_is_not() {
     let s = Scratch::new(&MIXED_CHAIN);
     std::fs::write(
         s.dir.path().join("retort.toml"),
@@ -258,9 +284,15 @@ fn editing_an_applied_script_or_swapping_its_interpreter_is_drift() {
     .unwrap();
     let out = retort(s.dir.path(), &["run"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    // The recorded identity is what the user wrote: `sha256sum` of the file.
+    let js = s.migrations.join("r0004_note_counts.js");
+    let recorded = s.sql(&format!(
+        "SELECT sha256 FROM retort_version WHERE revision_id = '{}'",
+        MIXED_IDS[3]
+    ));
+    assert_eq!(recorded.trim(), sha256sum(&js));
 
     // Edit the applied JavaScript revision: drift, named by file.
-    let js = s.migrations.join("r0004_note_counts.js");
     let original = std::fs::read_to_string(&js).unwrap();
     std::fs::write(&js, original.replace("note counts", "note tallies")).unwrap();
     let out = retort(s.dir.path(), &["verify"]);
@@ -275,23 +307,138 @@ fn editing_an_applied_script_or_swapping_its_interpreter_is_drift() {
     let out = retort(s.dir.path(), &["verify"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
 
-    // Swap the Python interpreter for other bytes: the Python revision
-    // drifts, the others do not.
+    // Rebuild the Python interpreter (one extra custom section, as a new
+    // Retort release would): the Python revision stays applied and is not
+    // drift; `verify` and `-v` say it ran under another interpreter.
     let link = s.migrations.join("interpreters/python.wasm");
     std::fs::remove_file(&link).unwrap();
     std::fs::write(&link, rebuilt(&std::fs::read(PYTHON_INTERPRETER).unwrap())).unwrap();
     let out = retort(s.dir.path(), &["verify"]);
     let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains(MIXED_IDS[2]), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("note: {} ran under interpreter", MIXED_IDS[2])),
+        "{stderr}"
+    );
     assert!(!stderr.contains(MIXED_IDS[3]), "{stderr}");
-    let out = retort(s.dir.path(), &["upgrade"]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out).1);
-    let out = retort(s.dir.path(), &["verify", "--accept", MIXED_IDS[2]]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = retort(s.dir.path(), &["upgrade", "-v"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("applied under another interpreter"),
+        "{stderr}"
+    );
+    assert_eq!(version_ids(&s.db("app.db")), MIXED_IDS);
     let out = retort(s.dir.path(), &["downgrade", "base"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(version_ids(&s.db("app.db")).is_empty());
+}
+
+/// `sha256sum`'s digest of a file.
+fn sha256sum(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum runs");
+    String::from_utf8(out.stdout).unwrap()[..64].to_string()
+}
+
+/// The identity releases before 0.2 recorded for a script (sha256 over its
+/// language, its interpreter's BLAKE3 and its text): what a table written
+/// by them holds.
+fn legacy_identity(lang: &str, interpreter: &str, script: &str) -> String {
+    use sha2::Digest;
+    let digest = blake3::hash(&std::fs::read(interpreter).unwrap()).to_hex();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"retort-script\0");
+    hasher.update(lang.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(digest.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(std::fs::read(script).unwrap());
+    hex(&hasher.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn a_version_table_of_an_earlier_release_is_migrated_in_place() {
+    let s = Scratch::new(&MIXED_CHAIN);
+    std::fs::write(
+        s.dir.path().join("retort.toml"),
+        "database_url = \"sqlite:app.db\"\n",
+    )
+    .unwrap();
+    let out = retort(s.dir.path(), &["run"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    // Rewrite the table as the release before this one wrote it: no
+    // interpreter column, a script's sha256 over its interpreter too.
+    let py = s.migrations.join("r0003_authors.py");
+    let js = s.migrations.join("r0004_note_counts.js");
+    let interpreters = s.migrations.join("interpreters");
+    let old_py = legacy_identity(
+        "python",
+        interpreters.join("python.wasm").to_str().unwrap(),
+        py.to_str().unwrap(),
+    );
+    let old_js = legacy_identity(
+        "js",
+        interpreters.join("js.wasm").to_str().unwrap(),
+        js.to_str().unwrap(),
+    );
+    s.sql(&format!(
+        "CREATE TABLE old AS SELECT revision_id, sha256, applied_at, duration_ms FROM retort_version;
+         DROP TABLE retort_version;
+         CREATE TABLE retort_version (
+             revision_id VARCHAR(64) NOT NULL PRIMARY KEY,
+             sha256 CHAR(64) NOT NULL,
+             applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+             duration_ms BIGINT
+         );
+         INSERT INTO retort_version SELECT * FROM old;
+         DROP TABLE old;
+         UPDATE retort_version SET sha256 = '{old_py}' WHERE revision_id = '{}';
+         UPDATE retort_version SET sha256 = '{old_js}' WHERE revision_id = '{}';",
+        MIXED_IDS[2], MIXED_IDS[3]
+    ));
+    // Read commands accept it as it is, and say it will be rewritten.
+    let out = retort(s.dir.path(), &["verify"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("2 script row(s) carry the identity an earlier release recorded"),
+        "{stderr}"
+    );
+    let columns = s.sql("SELECT name FROM pragma_table_info('retort_version')");
+    assert!(!columns.contains("interpreter"), "{columns}");
+    // The first locked command migrates it: the column added, the rows in
+    // today's identity with their interpreter beside them.
+    let out = retort(s.dir.path(), &["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let rows = s.sql(&format!(
+        "SELECT revision_id, sha256, length(interpreter) FROM retort_version WHERE revision_id IN ('{}', '{}') ORDER BY revision_id",
+        MIXED_IDS[2], MIXED_IDS[3]
+    ));
+    let mut expected = vec![
+        format!("{}|{}|64", MIXED_IDS[2], sha256sum(&py)),
+        format!("{}|{}|64", MIXED_IDS[3], sha256sum(&js)),
+    ];
+    expected.sort();
+    assert_eq!(rows.lines().collect::<Vec<_>>(), expected);
+    let out = retort(s.dir.path(), &["verify"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("earlier release"), "{stderr}");
+    // A row that matches neither rule is still drift.
+    s.sql(&format!(
+        "UPDATE retort_version SET sha256 = '{}', interpreter = NULL WHERE revision_id = '{}'",
+        "0".repeat(64),
+        MIXED_IDS[2]
+    ));
+    let out = retort(s.dir.path(), &["upgrade"]);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out).1);
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use wasmtime::component::Component;
 
+use super::compile_notice::Compiled;
 use super::machine_key::{self, Key};
 use crate::sandbox::Sandbox;
 
@@ -115,17 +116,20 @@ impl CompileCache {
 
     /// The component with hash `sha256`: loaded from a verified artifact, or
     /// else compiled from `bytes()` (read only then) and its artifact written.
+    /// `what` names it to the compile observer ([`super::compile_notice`]).
     pub fn get_or_compile(
         &self,
         sandbox: &Sandbox,
         sha256: &str,
+        what: Compiled<'_>,
         bytes: impl FnOnce() -> Result<Vec<u8>, String>,
     ) -> Result<Component, String> {
         if let Some(component) = self.load(sandbox, sha256) {
             self.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(component);
         }
-        let artifact = sandbox.precompile(&bytes()?)?;
+        let bytes = bytes()?;
+        let artifact = super::compile_notice::compiling(what, || sandbox.precompile(&bytes))?;
         self.compiled.fetch_add(1, Ordering::Relaxed);
         // SAFETY: these bytes were produced by this engine a moment ago, in
         // this process; nothing else has had a chance to touch them.
@@ -328,14 +332,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = sha(WAT.as_bytes());
         let cold = CompileCache::open(Some(dir.path()), &sandbox);
-        cold.get_or_compile(&sandbox, &key, || Ok(WAT.as_bytes().to_vec()))
-            .unwrap();
+        cold.get_or_compile(&sandbox, &key, Compiled::Revision("test"), || {
+            Ok(WAT.as_bytes().to_vec())
+        })
+        .unwrap();
         assert_eq!((cold.hits(), cold.compiled()), (0, 1));
         let files = artifacts(dir.path());
         assert_eq!(files.len(), 1, "{files:?}");
         let warm = CompileCache::open(Some(dir.path()), &sandbox);
-        warm.get_or_compile(&sandbox, &key, || Err("must not read".into()))
-            .unwrap();
+        warm.get_or_compile(&sandbox, &key, Compiled::Revision("test"), || {
+            Err("must not read".into())
+        })
+        .unwrap();
         assert_eq!((warm.hits(), warm.compiled()), (1, 0));
         // No temporary files are left behind.
         assert_eq!(artifacts(dir.path()), files);
@@ -348,7 +356,7 @@ mod tests {
         let key = sha(WAT.as_bytes());
         let source = || Ok(WAT.as_bytes().to_vec());
         CompileCache::open(Some(dir.path()), &sandbox)
-            .get_or_compile(&sandbox, &key, source)
+            .get_or_compile(&sandbox, &key, Compiled::Revision("test"), source)
             .unwrap();
         let path = artifacts(dir.path()).remove(0);
         let good = std::fs::read(&path).unwrap();
@@ -359,14 +367,18 @@ mod tests {
         flipped[middle] ^= 0x55;
         std::fs::write(&path, &flipped).unwrap();
         let cache = CompileCache::open(Some(dir.path()), &sandbox);
-        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        cache
+            .get_or_compile(&sandbox, &key, Compiled::Revision("test"), source)
+            .unwrap();
         assert_eq!((cache.hits(), cache.compiled()), (0, 1));
         assert_eq!(std::fs::read(&path).unwrap(), good, "rebuilt in place");
 
         // Truncated.
         std::fs::write(&path, &good[..good.len() / 3]).unwrap();
         let cache = CompileCache::open(Some(dir.path()), &sandbox);
-        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        cache
+            .get_or_compile(&sandbox, &key, Compiled::Revision("test"), source)
+            .unwrap();
         assert_eq!(cache.compiled(), 1);
 
         // Not an artifact at all, under a name whose MAC matches: wasmtime
@@ -380,7 +392,9 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         std::fs::write(&forged, &junk).unwrap();
         let cache = CompileCache::open(Some(dir.path()), &sandbox);
-        cache.get_or_compile(&sandbox, &key, source).unwrap();
+        cache
+            .get_or_compile(&sandbox, &key, Compiled::Revision("test"), source)
+            .unwrap();
         assert_eq!(cache.compiled(), 1);
         assert!(!forged.exists());
 
@@ -401,7 +415,9 @@ mod tests {
         let (reviewed, other) = (sha(WAT.as_bytes()), sha(OTHER.as_bytes()));
         let cache = CompileCache::open(Some(dir.path()), &sandbox);
         cache
-            .get_or_compile(&sandbox, &other, || Ok(OTHER.as_bytes().to_vec()))
+            .get_or_compile(&sandbox, &other, Compiled::Revision("test"), || {
+                Ok(OTHER.as_bytes().to_vec())
+            })
             .unwrap();
         let other_file = artifacts(dir.path()).remove(0);
         let engine_dir = other_file.parent().unwrap().to_path_buf();
@@ -426,7 +442,9 @@ mod tests {
             std::fs::write(engine_dir.join(name), &bytes).unwrap();
             let cache = CompileCache::open(Some(dir.path()), &sandbox);
             cache
-                .get_or_compile(&sandbox, &reviewed, || Ok(WAT.as_bytes().to_vec()))
+                .get_or_compile(&sandbox, &reviewed, Compiled::Revision("test"), || {
+                    Ok(WAT.as_bytes().to_vec())
+                })
                 .unwrap();
             assert_eq!((cache.hits(), cache.compiled()), (0, 1), "{name}");
             assert!(!engine_dir.join(name).exists(), "{name} was not deleted");
@@ -440,7 +458,9 @@ mod tests {
         let key = sha(WAT.as_bytes());
         for _ in 0..2 {
             cache
-                .get_or_compile(&sandbox, &key, || Ok(WAT.as_bytes().to_vec()))
+                .get_or_compile(&sandbox, &key, Compiled::Revision("test"), || {
+                    Ok(WAT.as_bytes().to_vec())
+                })
                 .unwrap();
         }
         assert_eq!((cache.hits(), cache.compiled()), (0, 2));

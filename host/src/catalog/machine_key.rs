@@ -24,12 +24,17 @@ pub type Key = [u8; 32];
 
 /// The per-machine directory: `$XDG_CACHE_HOME/retort`, else `~/.cache/retort`.
 pub fn machine_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME")
+    machine_dir_in(|name| std::env::var(name).ok())
+}
+
+/// [`machine_dir`] with the environment read through `env`.
+pub fn machine_dir_in(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
+    let base = env("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| {
-            std::env::var_os("HOME")
+            env("HOME")
                 .filter(|v| !v.is_empty())
                 .map(|home| PathBuf::from(home).join(".cache"))
         })?;

@@ -9,6 +9,7 @@
 
 mod cache;
 mod compile_cache;
+pub mod compile_notice;
 mod interpreters;
 pub mod machine_key;
 mod prefetch;
@@ -87,7 +88,7 @@ pub enum CatalogError {
         sha256: String,
     },
     /// A script revision whose language has no interpreter component.
-    #[error("{} is a {language} revision, but {}: build the interpreters with ./scripts/build-interpreters, or set `{language} = \"PATH\"` under [interpreters] in retort.toml", .script.display(), match .path { Some(p) => format!("there is no {language} interpreter component at {}", p.display()), None => format!("no {language} interpreter is configured") })]
+    #[error("{}", describe_no_interpreter(.script, .language, .path.as_deref()))]
     NoInterpreter {
         /// The script.
         script: PathBuf,
@@ -131,9 +132,11 @@ pub struct Entry {
     pub info: RevisionInfo,
     /// Where it was read from.
     pub path: PathBuf,
-    /// Hex sha256 of the component's bytes; for a script, of its text and
-    /// its interpreter's hash.
+    /// Hex sha256 of the component's bytes; for a script, of its text.
     pub sha256: String,
+    /// For a script: the digest of the interpreter it runs under now
+    /// (recorded beside its version row).
+    pub interpreter: Option<String>,
     program: OnceLock<Program>,
 }
 
@@ -189,35 +192,38 @@ impl Catalog {
             .filter_map(|path| Some((Language::of(path)?, path.clone())));
         let loading = Loading {
             compiled: CompileCache::open(cache_dir, sandbox),
-            interpreters: Interpreters::load(interpreters, scripts)?,
+            interpreters: Interpreters::load(sandbox, interpreters, scripts)?,
             cache_dir: cache_dir.map(Path::to_path_buf),
         };
         let compiled = &loading.compiled;
         // Hash every file on all cores; keep only the hash (holding every
         // component's bytes would cost memory for nothing on a warm run).
-        let hashed: Vec<(PathBuf, String)> = paths
+        // A script's metadata is keyed by its text and its interpreter
+        // (which produced it); a component's by its sha256.
+        let hashed: Vec<(PathBuf, String, String)> = paths
             .into_par_iter()
             .map(|path| {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
-                let sha256 = match Language::of(&path) {
+                let sha256 = hex::encode(Sha256::digest(&bytes));
+                let key = match Language::of(&path) {
                     Some(lang) => loading
                         .interpreters
-                        .script_sha256(lang, &bytes)
+                        .legacy_script_sha256(lang, &bytes)
                         .expect("every script language present has its interpreter loaded"),
-                    None => hex::encode(Sha256::digest(&bytes)),
+                    None => sha256.clone(),
                 };
-                Ok((path, sha256))
+                Ok((path, sha256, key))
             })
             .collect::<Result<_, CatalogError>>()?;
         let cached: Vec<Option<RevisionInfo>> = hashed
             .iter()
-            .map(|(_, sha256)| cache.get(sha256).filter(|info| bad_name(info).is_none()))
+            .map(|(_, _, key)| cache.get(key).filter(|info| bad_name(info).is_none()))
             .collect();
         // What the cache does not know is compiled, on all cores, to read `info()`.
         let fresh: Vec<Option<Loaded>> = hashed
             .par_iter()
             .zip(&cached)
-            .map(|((path, sha256), info)| {
+            .map(|((path, sha256, _), info)| {
                 info.is_none().then(|| {
                     let source = Source {
                         id: String::new(),
@@ -234,7 +240,8 @@ impl Catalog {
         let mut entries: Vec<Entry> = Vec::with_capacity(hashed.len());
         let mut by_id: HashMap<String, usize> = HashMap::with_capacity(hashed.len());
         let mut cache_hits = 0;
-        for (((path, sha256), info), fresh) in hashed.into_iter().zip(cached).zip(fresh) {
+        let mut keys: HashSet<String> = HashSet::with_capacity(hashed.len());
+        for (((path, sha256, key), info), fresh) in hashed.into_iter().zip(cached).zip(fresh) {
             let program = OnceLock::new();
             let info = match (info, fresh) {
                 (Some(info), _) => {
@@ -247,7 +254,7 @@ impl Catalog {
                     if let Some((what, id)) = bad_name(&info) {
                         return Err(CatalogError::BadId { path, what, id });
                     }
-                    cache.put(&sha256, &info);
+                    cache.put(&key, &info);
                     if let Some(kept) = kept {
                         let _ = program.set(kept);
                     }
@@ -262,16 +269,22 @@ impl Catalog {
                 });
             }
             by_id.insert(info.id.clone(), entries.len());
+            let interpreter = Language::of(&path)
+                .and_then(|lang| loading.interpreters.digest(lang))
+                .map(str::to_string);
+            keys.insert(key);
             entries.push(Entry {
                 info,
                 path,
                 sha256,
+                interpreter,
                 program,
             });
         }
         let mut present: HashSet<&str> = entries.iter().map(|e| e.sha256.as_str()).collect();
         present.extend(loading.interpreters.digests());
         compiled.prune(&present);
+        present.extend(keys.iter().map(String::as_str));
         cache.retain(&present);
         if let Err(e) = cache.save() {
             tracing::info!(
@@ -326,23 +339,7 @@ impl Catalog {
             .filter_map(|id| self.get(id))
             .filter(|entry| entry.program.get().is_none())
             .collect();
-        let missing: Vec<&Entry> = needed
-            .iter()
-            .copied()
-            .filter(|entry| !self.is_compiled(entry))
-            .collect();
-        let compiled: Vec<Result<Option<Program>, CatalogError>> = missing
-            .par_iter()
-            .map(|entry| {
-                let (program, _) = checked(sandbox, &self.loading, &entry.source(), Check::Now)?;
-                Ok((!self.is_compiled(entry)).then_some(program))
-            })
-            .collect();
-        for (entry, compiled) in missing.into_iter().zip(compiled) {
-            if let Some(kept) = compiled? {
-                let _ = entry.program.set(kept);
-            }
-        }
+        self.compile_missing(sandbox, &needed)?;
         let cached: Vec<Source> = needed
             .iter()
             .filter(|entry| entry.program.get().is_none())
@@ -361,14 +358,57 @@ impl Catalog {
         Ok(())
     }
 
+    /// Compiles every revision (and interpreter) whose code is not in the
+    /// compile cache yet, so later runs on this machine load it; returns
+    /// how many were compiled. `retort build` calls it.
+    pub fn precompile(&self, sandbox: &Sandbox) -> Result<usize, CatalogError> {
+        let before = self.compile_counts().1;
+        let needed: Vec<&Entry> = self.entries.iter().collect();
+        self.compile_missing(sandbox, &needed)?;
+        Ok(self.compile_counts().1 - before)
+    }
+
+    /// Compiles (and checks) those of `needed` whose code is not in the
+    /// compile cache, on all cores; keeps each program in memory when it
+    /// could not be cached.
+    fn compile_missing(&self, sandbox: &Sandbox, needed: &[&Entry]) -> Result<(), CatalogError> {
+        let missing: Vec<&Entry> = needed
+            .iter()
+            .copied()
+            .filter(|entry| !self.is_compiled(entry))
+            .collect();
+        let compiled: Vec<Result<Option<Program>, CatalogError>> = missing
+            .par_iter()
+            .map(|entry| {
+                let (program, _) = checked(sandbox, &self.loading, &entry.source(), Check::Now)?;
+                Ok((!self.is_compiled(entry)).then_some(program))
+            })
+            .collect();
+        for (entry, compiled) in missing.into_iter().zip(compiled) {
+            if let Some(kept) = compiled? {
+                let _ = entry.program.set(kept);
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the code `entry` runs is in the compile cache: its own
     /// component's, or its interpreter's.
     fn is_compiled(&self, entry: &Entry) -> bool {
-        let key = match entry.language() {
-            Some(lang) => self.loading.interpreters.digest(lang),
-            None => Some(entry.sha256.as_str()),
-        };
-        key.is_some_and(|key| self.loading.compiled.has(key))
+        match entry.language() {
+            Some(lang) => self.loading.interpreters.is_compiled(lang),
+            None => self.loading.compiled.has(&entry.sha256),
+        }
+    }
+
+    /// The identity releases before 0.2 recorded for script `entry` under
+    /// its present interpreter (`None` for a component, or an unreadable file).
+    pub fn legacy_identity(&self, entry: &Entry) -> Option<String> {
+        let lang = entry.language()?;
+        let source = std::fs::read(&entry.path).ok()?;
+        self.loading
+            .interpreters
+            .legacy_script_sha256(lang, &source)
     }
 
     /// The compiled program of revision `id`, for the runner: kept in
@@ -424,11 +464,41 @@ impl Catalog {
     /// How many components were loaded from the compile cache, and how many
     /// were compiled, so far.
     pub fn compile_counts(&self) -> (usize, usize) {
+        let (hits, compiled) = self.loading.interpreters.compile_counts();
         (
-            self.loading.compiled.hits(),
-            self.loading.compiled.compiled(),
+            self.loading.compiled.hits() + hits,
+            self.loading.compiled.compiled() + compiled,
         )
     }
+}
+
+fn describe_no_interpreter(script: &Path, language: &str, path: Option<&Path>) -> String {
+    let built_in = Language::ALL
+        .into_iter()
+        .find(|l| l.name() == language)
+        .and_then(Language::built_in)
+        .is_some();
+    let place = match path {
+        Some(p) => format!(
+            "there is no {language} interpreter component at {}",
+            p.display()
+        ),
+        None => format!("no {language} interpreter is configured"),
+    };
+    let todo = if built_in {
+        format!(
+            "put it there, or remove the [interpreters] setting from retort.toml (and RETORT_INTERPRETERS, RETORT_{}_INTERPRETER from the environment) to use the one built into retort",
+            language.to_uppercase()
+        )
+    } else {
+        format!(
+            "this retort was built without a {language} interpreter: put its component there (`./scripts/build-interpreters` in a Retort checkout makes target/interpreters/{language}.wasm; rebuilding retort then builds it in), or set `{language} = \"PATH\"` under [interpreters] in retort.toml"
+        )
+    };
+    format!(
+        "{} is a {language} revision, but {place}: {todo}",
+        script.display()
+    )
 }
 
 /// Where the metadata cache of a migrations directory lives by default.
@@ -552,13 +622,9 @@ where
 /// What `source` runs: its component, or its script in its interpreter.
 fn program(sandbox: &Sandbox, loading: &Loading, source: &Source) -> Result<Program, CatalogError> {
     match Language::of(&source.path) {
-        Some(lang) => loading.interpreters.program(
-            sandbox,
-            &loading.compiled,
-            lang,
-            &source.path,
-            &source.sha256,
-        ),
+        Some(lang) => loading
+            .interpreters
+            .program(sandbox, lang, &source.path, &source.sha256),
         None => component(
             sandbox,
             &loading.compiled,
@@ -598,13 +664,41 @@ fn component(
             String::new()
         })
     };
-    let result = compiled.get_or_compile(sandbox, sha256, source);
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    let name = name.as_deref().unwrap_or("a component");
+    let what = match kind {
+        ComponentKind::Revision => compile_notice::Compiled::Revision(name),
+        ComponentKind::Interpreter => {
+            compile_notice::Compiled::Interpreter(name.strip_suffix(".wasm").unwrap_or(name))
+        }
+    };
+    let result = compiled.get_or_compile(sandbox, sha256, what, source);
     if let Some(failure) = failure {
         return Err(failure);
     }
     let component = result.map_err(|reason| invalid(path, reason))?;
     kind.check_imports(sandbox, &component)
         .map_err(|reason| invalid(path, reason))?;
+    Ok(component)
+}
+
+/// The compiled built-in interpreter (`bytes`, digest `digest`): from the
+/// compile cache or compiled now; its imports are checked either way.
+fn built_in_component(
+    sandbox: &Sandbox,
+    compiled: &CompileCache,
+    lang: Language,
+    name: &Path,
+    bytes: &'static [u8],
+    digest: &str,
+) -> Result<Component, CatalogError> {
+    let what = compile_notice::Compiled::Interpreter(lang.name());
+    let component = compiled
+        .get_or_compile(sandbox, digest, what, || Ok(bytes.to_vec()))
+        .map_err(|reason| invalid(name, reason))?;
+    ComponentKind::Interpreter
+        .check_imports(sandbox, &component)
+        .map_err(|reason| invalid(name, reason))?;
     Ok(component)
 }
 

@@ -148,6 +148,14 @@ pub enum Command {
     /// Example: `DATABASE_URL=postgres://… retort run --format json`,
     /// `retort run --dry-run`, `retort run --targets tenants.txt --jobs 4`.
     Run(RunArgs),
+    /// Build the project's Rust revision crates and place their components.
+    ///
+    /// Runs `cargo build --release --target wasm32-wasip2` for the crates in
+    /// the revisions directory (honouring CARGO_TARGET_DIR), copies each
+    /// component into the migrations directory, and compiles every revision
+    /// new to this machine into the compile cache, so the next run starts warm.
+    /// Example: `retort build && retort upgrade`.
+    Build,
     /// Create a new project: retort.toml, migrations/, and a first revision crate.
     ///
     /// Example: `retort init myapp && cd myapp && cargo build --release`.
@@ -304,6 +312,10 @@ pub struct HistoryArgs {
     /// Print the graph in Graphviz dot (`retort history --dot | dot -Tsvg > graph.svg`).
     #[arg(long)]
     pub dot: bool,
+    /// Connect and mark the applied revisions (an applied revision whose
+    /// file is missing is an error), as `alembic history -i` does.
+    #[arg(short = 'i', long = "indicate-current", conflicts_with_all = ["graph", "dot"])]
+    pub indicate_current: bool,
 }
 
 /// `retort heads`.

@@ -24,6 +24,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         format: global.format,
         quiet: global.quiet,
     };
+    super::compiling::install(ui);
     // Commands that need no configuration.
     match &cli.command {
         Command::Completions(args) => {
@@ -61,7 +62,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
         None => config,
     };
     let quiet = global.quiet;
+    if matches!(
+        cli.command,
+        Command::Upgrade(_) | Command::Downgrade(_) | Command::Run(_)
+    ) {
+        warn_stale_builds(&config, quiet);
+    }
     let outcome = match cli.command {
+        Command::Build => build(config, quiet).await,
         Command::Upgrade(args) if !args.sql => {
             migrate::migrate(config, Direction::Upgrade, &args.target, args.dry_run, ui).await
         }
@@ -158,7 +166,8 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
             let project = Project::open(config).await?;
             for chain in project.chains() {
                 out(&format!("[{}]", chain.source_name()));
-                report::history(chain, args.range.as_deref(), args.verbose)?;
+                let applied = applied_ids(chain, args.indicate_current).await?;
+                report::history(chain, args.range.as_deref(), args.verbose, applied.as_ref())?;
             }
             Ok(())
         }
@@ -169,7 +178,13 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
             } else if args.dot {
                 super::graph::dot(&project, args.range.as_deref())
             } else {
-                report::history(&project, args.range.as_deref(), args.verbose)
+                let applied = applied_ids(&project, args.indicate_current).await?;
+                report::history(
+                    &project,
+                    args.range.as_deref(),
+                    args.verbose,
+                    applied.as_ref(),
+                )
             }
         }
         Command::Heads(args) => report::heads(&Project::open(config).await?, args.verbose),
@@ -190,6 +205,7 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
             let made = project.merge(&args.revisions, &request)?;
             created(&project, &made)
         }
+        Command::Build => build(config, quiet).await,
         Command::Run(_) | Command::Init(_) | Command::Completions(_) => Err(Outcome::Error(
             Error::Usage("this command is dispatched before configuration is read".into()),
         )),
@@ -247,11 +263,31 @@ async fn verify(config: Config, accept: &[String], quiet: bool) -> Done {
         }
         return Ok(());
     }
-    let drifts = project.verify().await?;
-    if !drifts.is_empty() {
-        return Err(Error::Drift(drifts).into());
+    let found = project.verify().await?;
+    for change in &found.interpreter_changes {
+        note(
+            quiet,
+            &format!(
+                "note: {} ran under interpreter {} and would run under {} now (a different Retort release); its script is unchanged, so it stays applied",
+                change.id,
+                short(&change.recorded),
+                short(&change.current)
+            ),
+        );
     }
-    note(quiet, "Every applied revision matches its component.");
+    if found.legacy_rows > 0 {
+        note(
+            quiet,
+            &format!(
+                "note: {} script row(s) carry the identity an earlier release recorded; the next upgrade, downgrade or stamp rewrites them to the script's sha256",
+                found.legacy_rows
+            ),
+        );
+    }
+    if !found.drifts.is_empty() {
+        return Err(Error::Drift(found.drifts).into());
+    }
+    note(quiet, "Every applied revision matches its file.");
     Ok(())
 }
 
@@ -537,5 +573,72 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         made.crate_name,
         project.config().migrations.display()
     ));
+    Ok(())
+}
+
+/// The first 12 hex digits of a digest, enough to tell two apart.
+fn short(digest: &str) -> &str {
+    digest.get(..12).unwrap_or(digest)
+}
+
+/// With `--indicate-current`: the applied ids (an applied revision whose
+/// file is missing is an error).
+async fn applied_ids(project: &Project, wanted: bool) -> Result<Option<BTreeSet<String>>, Outcome> {
+    if !wanted {
+        return Ok(None);
+    }
+    project.config().require_url()?;
+    let rows = project.current().await?;
+    Ok(Some(rows.into_iter().map(|r| r.id).collect()))
+}
+
+/// One line per revision crate whose component is missing or older than
+/// its sources (a forgotten `retort build`).
+fn warn_stale_builds(config: &Config, quiet: bool) {
+    for stale in crate::revision_crates::stale(&config.revisions, &config.migrations) {
+        note(quiet, &format!("warning: {stale}"));
+    }
+}
+
+/// `retort build`.
+async fn build(config: Config, quiet: bool) -> Done {
+    let crates = crate::revision_crates::find(&config.revisions);
+    if crates.is_empty() {
+        note(
+            quiet,
+            &format!(
+                "No revision crates in {}: nothing for cargo to build.",
+                config.revisions.display()
+            ),
+        );
+    }
+    let built = crate::revision_crates::build(&config.revisions, &config.migrations)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    for path in &built.placed {
+        note(quiet, &format!("placed {}", path.display()));
+    }
+    if !crates.is_empty() {
+        note(
+            quiet,
+            &format!(
+                "Built {} revision crate(s): {} component(s) placed in {}, {} unchanged.",
+                crates.len(),
+                built.placed.len(),
+                config.migrations.display(),
+                built.unchanged.len()
+            ),
+        );
+    }
+    let project = Project::open_or_empty(config).await?;
+    project.precompile()?;
+    // Loading the catalog compiles what is new to read its metadata;
+    // precompiling compiles the rest: count both.
+    let (compiled, _) = crate::catalog::compile_notice::totals();
+    note(
+        quiet,
+        &format!(
+            "Compiled {compiled} component(s) into the compile cache: every revision is ready to run. Next: retort upgrade"
+        ),
+    );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod compiling;
 mod completions;
 mod fanout;
 mod graph;

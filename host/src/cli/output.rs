@@ -304,6 +304,9 @@ impl<'a> Reporter<'a> {
         done.set("database", json!(self.label.database));
         done.set("dry_run", json!(self.label.dry_run));
         done.set("duration_ms", json!(ms(elapsed)));
+        let (compiled, compile_time) = crate::catalog::compile_notice::totals();
+        done.set("compiled", json!(compiled));
+        done.set("compile_ms", json!(ms(compile_time)));
     }
 
     fn finish_human(&self, deployment: &Deployment, elapsed: Duration) {
@@ -322,6 +325,9 @@ impl<'a> Reporter<'a> {
                     "Done: {n} revision(s) {direction}d in {elapsed:.1?}; digest {digest} ({} statement(s) sent).",
                     digest.statements
                 ));
+            }
+            if let Some(compiles) = super::compiling::summary() {
+                p.line(&format!("      {compiles}"));
             }
             return;
         };

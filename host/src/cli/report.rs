@@ -1,6 +1,8 @@
 //! Read-only reports on the revision graph: `history`, `heads`, `branches`
 //! and `show`. They need no database and compile nothing.
 
+use std::collections::BTreeSet;
+
 use super::commands::{Outcome, note, out};
 use crate::{Entry, Project, RevisionGraph, Target};
 
@@ -91,15 +93,48 @@ fn print_details(graph: &RevisionGraph, heads: &[&str], entries: &[&Entry]) {
 }
 
 /// `retort history [-r RANGE] [--verbose]`.
-pub fn history(project: &Project, range: Option<&str>, verbose: bool) -> Done {
+///
+/// With `applied` (`--indicate-current`), each applied revision is marked.
+pub fn history(
+    project: &Project,
+    range: Option<&str>,
+    verbose: bool,
+    applied: Option<&BTreeSet<String>>,
+) -> Done {
     let entries = project.history(range)?;
     let graph = project.graph();
     let heads = graph.heads();
+    let mark = |entry: &Entry| match applied {
+        Some(ids) if ids.contains(&entry.info.id) => " (applied)",
+        _ => "",
+    };
     if verbose {
-        print_details(graph, &heads, &entries);
+        for (i, entry) in entries.iter().enumerate() {
+            if i > 0 {
+                out("");
+            }
+            for l in details(graph, heads.as_slice(), entry) {
+                out(&l);
+            }
+            if let Some(ids) = applied {
+                let yes = if ids.contains(&entry.info.id) {
+                    "yes"
+                } else {
+                    "no"
+                };
+                out(&format!("Applied: {yes}"));
+            }
+        }
     } else {
         for entry in entries {
-            out(&line(graph, &heads, entry));
+            out(&format!(
+                "{} -> {}{}{}, {}",
+                parents(entry),
+                entry.info.id,
+                markers(graph, &heads, entry),
+                mark(entry),
+                entry.info.message
+            ));
         }
     }
     Ok(())

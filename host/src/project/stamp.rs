@@ -137,8 +137,9 @@ impl Project {
         }
         if written.is_ok() {
             for id in &plan.insert {
+                // Nothing ran: no interpreter to record.
                 let sha256 = self.catalog.get(id).map_or("", |e| e.sha256.as_str());
-                written = table.insert(sink, id, sha256, None).await;
+                written = table.insert(sink, id, sha256, None, None).await;
                 if written.is_err() {
                     break;
                 }

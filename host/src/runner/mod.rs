@@ -556,7 +556,15 @@ impl<'a> Runner<'a> {
                     Mode::Online => Some(outcome.elapsed.as_millis() as i64),
                     Mode::Offline => None,
                 };
-                table.insert(sink, step.id, &entry.sha256, duration).await
+                table
+                    .insert(
+                        sink,
+                        step.id,
+                        &entry.sha256,
+                        entry.interpreter.as_deref(),
+                        duration,
+                    )
+                    .await
             }
             Direction::Downgrade => table.delete(sink, step.id).await,
         };

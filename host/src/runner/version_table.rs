@@ -19,8 +19,10 @@ pub struct BadTableName(pub String);
 pub struct AppliedRevision {
     /// The revision id.
     pub id: String,
-    /// Hex sha256 of the component that was applied.
+    /// Hex sha256 of the component that was applied (of a script: its text).
     pub sha256: String,
+    /// For a script applied online: the digest of the interpreter it ran under.
+    pub interpreter: Option<String>,
     /// When it was applied (database time, `YYYY-MM-DD HH:MM:SS`).
     pub applied_at: String,
     /// How long `upgrade` took, in milliseconds (unknown for offline scripts).
@@ -123,48 +125,65 @@ impl VersionTable {
             String::new()
         };
         format!(
-            "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT{source}\n)",
+            "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT,\n    {INTERPRETER_COLUMN}{source}\n)",
             self.quoted(sink)
         )
     }
 
-    /// Creates the table if it does not exist; with sources, adds the
-    /// `source` column to a table made before there were any (its rows are
-    /// the project's own).
+    /// Creates the table if it does not exist, and adds the columns a table
+    /// made by an earlier release lacks: `interpreter`, and with sources
+    /// `source` (its rows are then the project's own). Online only for the
+    /// additions; call it under the lock.
     pub async fn ensure(&self, sink: &mut Sink) -> Result<(), DbError> {
         let sql = self.create_sql(sink);
         sink.execute(&sql, &[]).await?;
-        if self.source.is_some() && sink.mode() == crate::sink::Mode::Online {
-            let has_source = self.has_source_column(sink).await?;
-            if !has_source {
-                let alter = format!(
-                    "ALTER TABLE {} ADD COLUMN {SOURCE_COLUMN}",
-                    self.quoted(sink)
-                );
-                sink.execute(&alter, &[]).await?;
-            }
+        if sink.mode() != crate::sink::Mode::Online {
+            return Ok(());
+        }
+        let columns = self.column_names(sink).await?;
+        let mut missing = Vec::new();
+        if !columns.iter().any(|c| c == "interpreter") {
+            missing.push(INTERPRETER_COLUMN);
+        }
+        if self.source.is_some() && !columns.iter().any(|c| c == "source") {
+            missing.push(SOURCE_COLUMN);
+        }
+        for column in missing {
+            let alter = format!("ALTER TABLE {} ADD COLUMN {column}", self.quoted(sink));
+            sink.execute(&alter, &[]).await?;
         }
         Ok(())
     }
 
     async fn has_source_column(&self, sink: &mut Sink) -> Result<bool, DbError> {
+        Ok(self.column_names(sink).await?.iter().any(|c| c == "source"))
+    }
+
+    /// The table's column names, lower case.
+    async fn column_names(&self, sink: &mut Sink) -> Result<Vec<String>, DbError> {
         let dialect = sink.dialect();
         let schema = sink.host_schema().unwrap_or("main").to_string();
         let (sql, params) = match dialect {
             crate::dialect::Dialect::Sqlite => (
                 // The name is a validated identifier: no quote to escape.
-                format!(
-                    "SELECT 1 FROM pragma_table_info('{}') WHERE name = 'source'",
-                    self.name
-                ),
+                format!("SELECT name FROM pragma_table_info('{}')", self.name),
                 vec![],
             ),
             _ => (
-                "SELECT 1 FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 AND column_name = 'source'".to_string(),
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2".to_string(),
                 vec![Value::Text(schema), Value::Text(self.name.clone())],
             ),
         };
-        Ok(!sink.host_query(&sql, &params).await?.values.is_empty())
+        Ok(sink
+            .host_query(&sql, &params)
+            .await?
+            .values
+            .into_iter()
+            .filter_map(|row| match row.into_iter().next() {
+                Some(Value::Text(name)) => Some(name.to_ascii_lowercase()),
+                _ => None,
+            })
+            .collect())
     }
 
     /// `WHERE source = …` for this chain's rows, with its parameter.
@@ -206,23 +225,37 @@ impl VersionTable {
         params: &[Value],
     ) -> Result<Vec<AppliedRevision>, DbError> {
         let dialect = sink.dialect();
+        // `t.*` after the known columns: a table from an earlier release
+        // has no `interpreter` column, and one query reads either.
         let sql = format!(
-            "SELECT revision_id, sha256, {}, duration_ms FROM {}{filter} ORDER BY applied_at, revision_id",
+            "SELECT revision_id, sha256, {}, duration_ms, t.* FROM {} t{filter} ORDER BY applied_at, revision_id",
             dialect.timestamp_as_text("applied_at"),
             self.quoted(sink)
         );
         let rows = sink.host_query(&sql, params).await?;
+        let interpreter = rows
+            .columns
+            .iter()
+            .skip(4)
+            .position(|c| c.eq_ignore_ascii_case("interpreter"))
+            .map(|i| i + 4);
         rows.values
             .into_iter()
-            .map(|row| match row.as_slice() {
-                [
-                    Value::Text(id),
-                    Value::Text(sha256),
-                    Value::Text(at),
-                    duration,
-                ] => Ok(AppliedRevision {
+            .map(|row| match row.get(..4) {
+                Some(
+                    [
+                        Value::Text(id),
+                        Value::Text(sha256),
+                        Value::Text(at),
+                        duration,
+                    ],
+                ) => Ok(AppliedRevision {
                     id: id.clone(),
                     sha256: sha256.trim().to_string(),
+                    interpreter: match interpreter.and_then(|i| row.get(i)) {
+                        Some(Value::Text(digest)) => Some(digest.trim().to_string()),
+                        _ => None,
+                    },
                     applied_at: at.clone(),
                     duration_ms: match duration {
                         Value::Integer(ms) => Some(*ms),
@@ -318,23 +351,31 @@ impl VersionTable {
         sink: &mut Sink,
         id: &str,
         sha256: &str,
+        interpreter: Option<&str>,
         duration_ms: Option<i64>,
     ) -> Result<(), DbError> {
         let duration = duration_ms.map_or(Value::Null, Value::Integer);
+        let mut columns = vec!["revision_id", "sha256", "duration_ms"];
         let mut params = vec![Value::Text(id.into()), Value::Text(sha256.into()), duration];
-        let sql = match &self.source {
-            Some(source) => {
-                params.push(Value::Text(source.clone()));
-                format!(
-                    "INSERT INTO {} (revision_id, sha256, duration_ms, source) VALUES ($1, $2, $3, $4)",
-                    self.quoted(sink)
-                )
-            }
-            None => format!(
-                "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ($1, $2, $3)",
-                self.quoted(sink)
-            ),
-        };
+        // Offline, the script may run against a table an earlier release
+        // made (no `interpreter` column): the interpreter is recorded online only.
+        if let Some(interpreter) = interpreter
+            && sink.mode() == crate::sink::Mode::Online
+        {
+            columns.push("interpreter");
+            params.push(Value::Text(interpreter.into()));
+        }
+        if let Some(source) = &self.source {
+            columns.push("source");
+            params.push(Value::Text(source.clone()));
+        }
+        let placeholders: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            self.quoted(sink),
+            columns.join(", "),
+            placeholders.join(", ")
+        );
         sink.execute(&sql, &params).await.map(drop)
     }
 
@@ -353,6 +394,27 @@ impl VersionTable {
         sink.execute(&sql, &params).await.map(drop)
     }
 
+    /// Rewrites `id`'s identity, as recorded by a release before 0.2, to
+    /// the present rule, with the interpreter it ran under.
+    pub async fn update_identity(
+        &self,
+        sink: &mut Sink,
+        id: &str,
+        sha256: &str,
+        interpreter: &str,
+    ) -> Result<(), DbError> {
+        let sql = format!(
+            "UPDATE {} SET sha256 = $1, interpreter = $2 WHERE revision_id = $3",
+            self.quoted(sink)
+        );
+        let params = [
+            Value::Text(sha256.into()),
+            Value::Text(interpreter.into()),
+            Value::Text(id.into()),
+        ];
+        sink.execute(&sql, &params).await.map(drop)
+    }
+
     /// Removes `id`'s row.
     pub async fn delete(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
         let sql = format!("DELETE FROM {} WHERE revision_id = $1", self.quoted(sink));
@@ -361,6 +423,10 @@ impl VersionTable {
             .map(drop)
     }
 }
+
+/// The `interpreter` column: for a script, the digest (BLAKE3) of the
+/// interpreter component it ran under; informational, never its identity.
+const INTERPRETER_COLUMN: &str = "interpreter VARCHAR(64)";
 
 /// The `source` column: which chain a row belongs to (`app` for the
 /// project's own, which is what rows from before there were sources are).
