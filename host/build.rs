@@ -33,7 +33,11 @@ fn main() {
         }
         let script = root.join("scripts/build-interpreters");
         if setting.is_none() && script.is_file() {
-            for watched in ["interpreters", "wit/migration.wit"] {
+            for watched in [
+                "interpreters",
+                "wit/migration.wit",
+                "plugin-sdk/wit/migration.wit",
+            ] {
                 println!("cargo:rerun-if-changed={}", root.join(watched).display());
             }
             build_interpreters(&script);

@@ -26,6 +26,7 @@ fn main() {
     let target_dir = root.join("target").join("guests");
     for watched in [
         "wit",
+        "plugin-sdk/wit",
         "plugin-sdk/src",
         "plugin-sdk/Cargo.toml",
         "example-plugins/rust/revisions",

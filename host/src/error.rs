@@ -139,6 +139,11 @@ fn describe_drift(drifts: &[crate::project::Drift]) -> String {
             d.current
         ));
     }
+    if drifts.iter().any(|d| d.applied_by_an_earlier_release) {
+        out.push_str(
+            "\n  a script applied by an earlier Retort release (one without the interpreter column) was identified together with its interpreter: put the interpreter components that release used in <migrations>/interpreters/ for one run, and the rows are rewritten to the script's own sha256",
+        );
+    }
     let ids: Vec<&str> = drifts.iter().map(|d| d.id.as_str()).collect();
     out.push_str(&format!(
         "\n  restore the components that were applied, or, if the rebuild is deliberate and does the same thing, accept it with `retort verify --accept {}`",

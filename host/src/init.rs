@@ -1,6 +1,9 @@
-//! `retort init`: a new project directory with a `retort.toml`, an empty
-//! migrations directory, and a cargo workspace of revision crates holding a
-//! first revision that builds (scaffolded exactly as `retort revision` does).
+//! `retort init`: a new project directory with a `retort.toml`, a
+//! migrations directory and a first revision (scaffolded exactly as
+//! `retort revision` does). In Rust, a cargo workspace of revision crates
+//! holds it (`retort build` places its component); in Python, JavaScript or
+//! WAT it is written into the migrations directory, where it runs as it is
+//! (no Rust toolchain needed), beside type stubs for editors.
 
 use std::path::{Path, PathBuf};
 
@@ -28,11 +31,31 @@ pub struct Initialized {
     pub config: PathBuf,
     /// The migrations directory (empty: built components go here).
     pub migrations: PathBuf,
-    /// The first revision's crate.
+    /// The first revision: its crate, or its file in the migrations directory.
     pub revision: Scaffolded,
-    /// Where `cargo build --release` in the project puts the component.
+    /// Where `cargo build --release` in the project puts the component
+    /// (for a script or WAT revision: the file itself).
     pub component: PathBuf,
+    /// How the Rust workspace depends on retort-sdk (`None` for scripts).
+    pub sdk: Option<SdkDependency>,
 }
+
+/// Where a new Rust workspace takes `retort-sdk` from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SdkDependency {
+    /// A path relative to the project: the SDK is in the same repository
+    /// (or was given with `--sdk`), so every clone finds it.
+    Path(PathBuf),
+    /// A version requirement on the published crate.
+    Version(String),
+}
+
+/// The type stubs for Python revision scripts (`from retort import db`).
+pub const PYTHON_STUB: &str = include_str!("scaffold/stubs/retort.pyi");
+/// The type declarations for JavaScript revision scripts (`db`, `exports`).
+pub const JS_STUB: &str = include_str!("scaffold/stubs/retort.d.ts");
+/// Lets editors check JavaScript revisions against [`JS_STUB`].
+const JSCONFIG: &str = "{\n  \"compilerOptions\": { \"checkJs\": true, \"noEmit\": true, \"lib\": [\"es2020\"] },\n  \"include\": [\"*.js\", \"retort.d.ts\"]\n}\n";
 
 /// The message of the first revision.
 pub const FIRST_MESSAGE: &str = "initial schema";
@@ -50,26 +73,7 @@ pub fn init_project(options: &InitOptions) -> Result<Initialized, Error> {
             )));
         }
     }
-    let sdk = options
-        .sdk
-        .clone()
-        .or_else(scaffold::built_in_sdk)
-        .ok_or(ScaffoldError::NoSdk)?;
-    let sdk = sdk.canonicalize().map_err(|source| ScaffoldError::Io {
-        path: sdk.clone(),
-        source,
-    })?;
     let migrations = dir.join("migrations");
-    let revisions = dir.join("revisions");
-    for d in [dir, &migrations, &revisions, &dir.join(".cargo")] {
-        std::fs::create_dir_all(d).map_err(io(d))?;
-    }
-    let config = dir.join("retort.toml");
-    write(&config, RETORT_TOML)?;
-    write(&dir.join("Cargo.toml"), &workspace_toml(&sdk, dir))?;
-    write(&dir.join(".cargo/config.toml"), CARGO_CONFIG)?;
-    write(&dir.join(".gitignore"), GITIGNORE)?;
-    write(&migrations.join(".gitkeep"), "")?;
     let revision = NewRevision {
         id: scaffold::fresh_id(FIRST_MESSAGE, &|_| false),
         message: FIRST_MESSAGE.to_string(),
@@ -78,7 +82,43 @@ pub fn init_project(options: &InitOptions) -> Result<Initialized, Error> {
         depends_on: Vec::new(),
         lang: options.lang,
     };
-    let revision = scaffold::write_crate(&revisions, &revision, Some(&sdk))?;
+    if options.lang.file_extension().is_some() {
+        for d in [dir, &migrations] {
+            std::fs::create_dir_all(d).map_err(io(d))?;
+        }
+        let config = dir.join("retort.toml");
+        write(&config, RETORT_TOML)?;
+        write(&dir.join(".gitignore"), GITIGNORE)?;
+        match options.lang {
+            Lang::Python => write(&migrations.join("retort.pyi"), PYTHON_STUB)?,
+            Lang::JavaScript => {
+                write(&migrations.join("retort.d.ts"), JS_STUB)?;
+                write(&migrations.join("jsconfig.json"), JSCONFIG)?;
+            }
+            _ => {}
+        }
+        let revision = scaffold::write_crate(&migrations, &revision, None)?;
+        return Ok(Initialized {
+            dir: dir.clone(),
+            config,
+            migrations,
+            component: revision.dir.clone(),
+            revision,
+            sdk: None,
+        });
+    }
+    let revisions = dir.join("revisions");
+    for d in [dir, &migrations, &revisions, &dir.join(".cargo")] {
+        std::fs::create_dir_all(d).map_err(io(d))?;
+    }
+    let sdk = sdk_dependency(options.sdk.as_deref(), dir)?;
+    let config = dir.join("retort.toml");
+    write(&config, RETORT_TOML)?;
+    write(&dir.join("Cargo.toml"), &workspace_toml(&sdk))?;
+    write(&dir.join(".cargo/config.toml"), CARGO_CONFIG)?;
+    write(&dir.join(".gitignore"), GITIGNORE)?;
+    write(&migrations.join(".gitkeep"), "")?;
+    let revision = scaffold::write_crate(&revisions, &revision, None)?;
     let component = dir.join(format!(
         "target/wasm32-wasip2/release/{}.wasm",
         revision.crate_name
@@ -89,13 +129,58 @@ pub fn init_project(options: &InitOptions) -> Result<Initialized, Error> {
         migrations,
         revision,
         component,
+        sdk: Some(sdk),
     })
 }
 
-const RETORT_TOML: &str = r#"# Retort configuration. Flags and RETORT_* / DATABASE_URL variables override it.
+/// How the workspace in `dir` depends on retort-sdk: `--sdk` as a path
+/// (relative to `dir` when it can be); else the SDK this retort was built
+/// from when it is in the same git repository as `dir`, as a relative
+/// path; else the published crate of this version.
+fn sdk_dependency(given: Option<&Path>, dir: &Path) -> Result<SdkDependency, Error> {
+    let dir = dir.canonicalize().map_err(io(dir))?;
+    if let Some(sdk) = given {
+        let sdk = sdk.canonicalize().map_err(|source| ScaffoldError::Io {
+            path: sdk.to_path_buf(),
+            source,
+        })?;
+        if !sdk.join("Cargo.toml").is_file() {
+            return Err(Error::Usage(format!(
+                "--sdk {}: there is no Cargo.toml there; give the plugin-sdk directory of a Retort checkout",
+                sdk.display()
+            )));
+        }
+        let shared = repository(&dir).is_some_and(|repo| sdk.starts_with(repo));
+        return Ok(SdkDependency::Path(if shared {
+            scaffold::relative_to(&sdk, &dir)
+        } else {
+            sdk
+        }));
+    }
+    if let (Some(sdk), Some(repo)) = (scaffold::built_in_sdk(), repository(&dir))
+        && sdk.starts_with(&repo)
+    {
+        return Ok(SdkDependency::Path(scaffold::relative_to(&sdk, &dir)));
+    }
+    Ok(SdkDependency::Version(
+        env!("CARGO_PKG_VERSION")
+            .rsplit_once('.')
+            .map_or(env!("CARGO_PKG_VERSION"), |(major_minor, _)| major_minor)
+            .to_string(),
+    ))
+}
+
+/// The root of the git repository `dir` is in, if any.
+fn repository(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+}
+
+const RETORT_TOML: &str = r#"# Retort configuration. Flags and RETORT_* / DATABASE_URL variables (also from .env) override it.
 database_url = "sqlite:app.db"   # relative to this file; postgres://… or mysql://… work too
-migrations = "migrations"        # built revision components (*.wasm): commit them
-revisions = "revisions"          # where `retort revision` writes new revision crates
+migrations = "migrations"        # the revisions that run (*.wasm, *.py, *.js, *.wat): commit them
+revisions = "revisions"          # where `retort revision` writes new Rust revision crates
 # version_table = "retort_version"
 # lock_timeout = 60
 # transaction_mode = "per-revision"
@@ -105,18 +190,20 @@ const CARGO_CONFIG: &str = "# Revisions are WebAssembly components: `cargo build
 
 const GITIGNORE: &str = "/target\n*.db\n*.retort-lock\n";
 
-fn workspace_toml(sdk: &Path, dir: &Path) -> String {
-    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    let sdk = sdk
-        .strip_prefix(&dir)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|_| sdk.to_path_buf());
-    let sdk = toml::Value::String(sdk.display().to_string());
+fn workspace_toml(sdk: &SdkDependency) -> String {
+    let dependency = match sdk {
+        SdkDependency::Path(path) => format!(
+            "{{ path = {} }}",
+            toml::Value::String(path.display().to_string())
+        ),
+        SdkDependency::Version(version) => toml::Value::String(version.clone()).to_string(),
+    };
     format!(
         "# The revision crates of this project: each one builds into one component.\n\
+         # `retort build` builds them and places the components in migrations/.\n\
          [workspace]\nresolver = \"3\"\nmembers = [\"revisions/*\"]\n\n\
          [workspace.package]\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [workspace.dependencies]\nretort-sdk = {{ path = {sdk} }}\n\n\
+         [workspace.dependencies]\nretort-sdk = {dependency}\n\n\
          # Small components: about 50 KB each.\n\
          [profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\npanic = \"abort\"\nstrip = true\n"
     )
@@ -144,8 +231,9 @@ mod tests {
         let options = InitOptions {
             dir: dir.clone(),
             lang: Lang::Rust,
-            sdk: Some(sdk),
+            sdk: Some(sdk.clone()),
         };
+        std::fs::write(sdk.join("Cargo.toml"), "").unwrap();
         let made = init_project(&options).unwrap();
         assert!(made.config.is_file());
         assert!(made.migrations.is_dir());

@@ -43,7 +43,7 @@ pub use config::{Config, ConfigError, Overrides};
 pub use dialect::{Dialect, LiteralError};
 pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
-pub use init::{InitOptions, Initialized, init_project};
+pub use init::{InitOptions, Initialized, SdkDependency, init_project};
 pub use project::{
     Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, InterpreterChange, Project,
     Range, RevisionRequest, Verification,

@@ -36,6 +36,9 @@ pub struct Drift {
     pub current: String,
     /// The component file.
     pub path: std::path::PathBuf,
+    /// A script applied by an earlier release, whose recorded identity
+    /// covered its interpreter too, and matches the script under none found.
+    pub applied_by_an_earlier_release: bool,
 }
 
 /// An offline range, `FROM:TO` (or just `TO`, from base).

@@ -406,6 +406,68 @@ fn component_artifact(line: &str) -> Option<(String, PathBuf)> {
     Some((name, PathBuf::from(wasm)))
 }
 
+/// What a crate not built yet declares, read from the constants
+/// `retort revision` writes in its `src/lib.rs` (`ID`, `DOWN_REVISIONS`,
+/// `MESSAGE`, `BRANCH_LABELS`, `DEPENDS_ON`); `None` when `ID` or
+/// `DOWN_REVISIONS` cannot be read.
+pub fn declared(krate: &RevisionCrate) -> Option<crate::graph::Revision> {
+    let text = std::fs::read_to_string(krate.dir.join("src/lib.rs")).ok()?;
+    let list = |name: &str| constant(&text, name).map(strings).unwrap_or_default();
+    Some(crate::graph::Revision {
+        id: strings(constant(&text, "ID")?).into_iter().next()?,
+        down_revisions: strings(constant(&text, "DOWN_REVISIONS")?),
+        depends_on: list("DEPENDS_ON"),
+        branch_labels: list("BRANCH_LABELS"),
+        message: list("MESSAGE").into_iter().next().unwrap_or_default(),
+    })
+}
+
+/// The text after `const NAME: …=` up to its `;`.
+fn constant<'a>(text: &'a str, name: &str) -> Option<&'a str> {
+    let start = text.find(&format!("const {name}:"))?;
+    let rest = &text[start..];
+    let value = &rest[rest.find('=')? + 1..];
+    // The `;` that ends it is the first outside a string literal.
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_string => escaped = true,
+            '"' => in_string = !in_string,
+            ';' if !in_string => return Some(&value[..i]),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The string literals in `value`, unescaped (`\"`, `\\`, `\n`, `\t`).
+fn strings(value: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut literal = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => literal.push('\n'),
+                    Some('t') => literal.push('\t'),
+                    Some(other) => literal.push(other),
+                    None => {}
+                },
+                c => literal.push(c),
+            }
+        }
+        out.push(literal);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,6 +490,25 @@ mod tests {
         let lib = r#"{"reason":"compiler-artifact","target":{"kind":["lib"],"name":"retort_sdk"},"filenames":["/t/libretort_sdk.rlib"]}"#;
         assert_eq!(component_artifact(lib), None);
         assert_eq!(component_artifact("not json"), None);
+    }
+
+    #[test]
+    fn an_unbuilt_crate_declares_what_its_constants_say() {
+        let tmp = tempfile::tempdir().unwrap();
+        write(
+            &tmp.path().join("src/lib.rs"),
+            "impl Revision for M {\n    const ID: &'static str = \"ab12\";\n    const DOWN_REVISIONS: &'static [&'static str] = &[\"p1\", \"p2\"];\n    const MESSAGE: &'static str = \"say \\\"hi\\\"; then go\";\n}\n",
+        );
+        let krate = RevisionCrate {
+            name: "rab12".into(),
+            dir: tmp.path().to_path_buf(),
+            workspace: tmp.path().to_path_buf(),
+        };
+        let rev = declared(&krate).unwrap();
+        assert_eq!(rev.id, "ab12");
+        assert_eq!(rev.down_revisions, ["p1", "p2"]);
+        assert_eq!(rev.message, "say \"hi\"; then go");
+        assert!(rev.branch_labels.is_empty());
     }
 
     #[test]

@@ -29,6 +29,8 @@ pub enum Lang {
     Python,
     /// A JavaScript script (`.js`), run by the JavaScript interpreter component.
     JavaScript,
+    /// Plain SQL (`.sql`, with `-- retort:up` / `-- retort:down` sections), run by the host.
+    Sql,
 }
 
 impl Lang {
@@ -40,6 +42,7 @@ impl Lang {
             Lang::Wat => Some("wat"),
             Lang::Python => Some("py"),
             Lang::JavaScript => Some("js"),
+            Lang::Sql => Some("sql"),
         }
     }
 }
@@ -167,6 +170,7 @@ pub fn write_crate(
         let text = match rev.lang {
             Lang::Python => script::python(rev),
             Lang::JavaScript => script::javascript(rev),
+            Lang::Sql => script::sql(rev),
             _ => wat::component(rev),
         };
         std::fs::create_dir_all(revisions).map_err(io(revisions))?;
@@ -343,7 +347,7 @@ fn normal(p: &Path) -> Vec<Component<'_>> {
 
 /// `target` as a path relative to `from` when both are absolute (or both
 /// relative to the same directory); `target` itself otherwise.
-fn relative_to(target: &Path, from: &Path) -> PathBuf {
+pub(crate) fn relative_to(target: &Path, from: &Path) -> PathBuf {
     let abs = |p: &Path| {
         if p.is_absolute() {
             Some(p.to_path_buf())

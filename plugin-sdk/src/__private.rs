@@ -4,7 +4,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         world: "revision",
-        path: "../wit",
+        path: "wit",
         pub_export_macro: true,
         export_macro_name: "__export_revision_world",
         default_bindings_module: "retort_sdk::__private::bindings",

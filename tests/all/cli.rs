@@ -189,3 +189,68 @@ fn sql_goes_to_stdout_and_env_overrides_the_file() {
     assert_eq!(version_ids(&s.db("other.db")), EXAMPLE_IDS);
     assert!(!s.db("app.db").exists());
 }
+
+#[test]
+fn the_config_is_found_in_a_parent_and_dotenv_fills_what_the_environment_lacks() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    std::fs::write(
+        s.dir.path().join("retort.toml"),
+        "database_url = \"sqlite:${APP_DB}\"\nmigrations = \"migrations\"\n",
+    )
+    .unwrap();
+    std::fs::write(s.dir.path().join(".env"), "APP_DB=from_dotenv.db\n").unwrap();
+    let deeper = s.dir.path().join("src").join("deeper");
+    std::fs::create_dir_all(&deeper).unwrap();
+
+    let out = retort(&deeper, &["upgrade"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(version_ids(&s.db("from_dotenv.db")), EXAMPLE_IDS);
+
+    // The environment wins over the file.
+    let out = std::process::Command::new(crate::common::retort_bin())
+        .current_dir(&deeper)
+        .args(["upgrade"])
+        .env("APP_DB", "from_env.db")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    assert_eq!(version_ids(&s.db("from_env.db")), EXAMPLE_IDS);
+
+    // A .env that cannot be read is an error naming it, not ignored.
+    std::fs::write(s.dir.path().join(".env"), "APP_DB='never closed\n").unwrap();
+    let out = retort(&deeper, &["current"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(".env"), "{stderr}");
+}
+
+#[test]
+fn an_applied_revision_whose_file_is_gone_is_an_error_for_current_and_verify() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    write_config(&s);
+    let cwd = s.dir.path();
+    let out = retort(cwd, &["upgrade"]);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let last = std::fs::read_dir(&s.migrations)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .max()
+        .unwrap();
+    std::fs::remove_file(&last).unwrap();
+
+    for command in ["current", "verify", "upgrade"] {
+        let out = retort(cwd, &[command]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the version table lists {}, which no component in the migrations directory provides",
+                EXAMPLE_IDS[3]
+            )),
+            "{command}: {stderr}"
+        );
+        assert!(!stdout.contains("(head)"), "{command}: {stdout}");
+    }
+    assert_eq!(version_ids(&s.db("app.db")), EXAMPLE_IDS);
+}

@@ -234,7 +234,7 @@ async fn with_no_interpreter_in_the_project_the_built_in_one_runs_scripts() {
     std::fs::remove_dir_all(s.migrations.join("interpreters")).unwrap();
     let project = s.project().await;
     project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
-    assert_eq!(version_ids(&s.db("app.db")), MIXED_IDS[..3]);
+    assert_eq!(version_ids(&s.db("app.db")), sorted(&MIXED_IDS[..3]));
     // It recorded the built-in interpreter, which is the one the build
     // put in the binary.
     let recorded = s.sql(&format!(
@@ -328,7 +328,7 @@ fn editing_an_applied_script_is_drift_and_a_new_interpreter_is_not() {
         stderr.contains("applied under another interpreter"),
         "{stderr}"
     );
-    assert_eq!(version_ids(&s.db("app.db")), MIXED_IDS);
+    assert_eq!(version_ids(&s.db("app.db")), sorted(&MIXED_IDS));
     let out = retort(s.dir.path(), &["downgrade", "base"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert!(version_ids(&s.db("app.db")).is_empty());
@@ -438,7 +438,15 @@ fn a_version_table_of_an_earlier_release_is_migrated_in_place() {
         MIXED_IDS[2]
     ));
     let out = retort(s.dir.path(), &["upgrade"]);
-    assert_eq!(out.status.code(), Some(4), "{}", text(&out).1);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains(MIXED_IDS[2])
+            && stderr.contains(
+                "put the interpreter components that release used in <migrations>/interpreters/"
+            ),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -572,4 +580,11 @@ fn scaffolded_python_and_javascript_revisions_apply() {
     let (history, _) = text(&out);
     assert!(history.contains("a python \"one\""), "{history}");
     assert!(history.contains("a js \"one\""), "{history}");
+}
+
+/// `ids` in the order `version_ids` returns them (by id).
+fn sorted(ids: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+    ids.sort();
+    ids
 }

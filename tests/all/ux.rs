@@ -13,14 +13,19 @@ use crate::deploy::events;
 #[test]
 fn init_then_build_then_upgrade() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = retort(tmp.path(), &["init", "myapp"]);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sdk = root.join("plugin-sdk");
+    let out = retort(
+        tmp.path(),
+        &["init", "myapp", "--sdk", sdk.to_str().unwrap()],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
         stdout.starts_with("Created a Retort project in myapp"),
         "{stdout}"
     );
-    assert!(stdout.contains("  cargo build --release\n"), "{stdout}");
+    assert!(stdout.contains("  retort build\n"), "{stdout}");
     let project = tmp.path().join("myapp");
     for file in [
         "retort.toml",
@@ -45,9 +50,39 @@ fn init_then_build_then_upgrade() {
     assert_eq!(again.status.code(), Some(2));
     assert!(text(&again).1.contains("exists already"));
 
-    // Give the first revision a table, then build the project the way the
-    // README says (`cargo build --release`, the target comes from
-    // .cargo/config.toml), into a target directory of its own.
+    // Before the first build, `upgrade` says the crate is not built, and a
+    // new revision follows the unbuilt one rather than starting a second base.
+    let (first_id, first_parent) = {
+        let out = retort(&project, &["revision", "-m", "seed", "--lang", "python"]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let first = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+        let id = first
+            .split("const ID: &'static str = \"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        (id, stdout)
+    };
+    assert!(
+        first_parent.contains(&format!("(follows {first_id})")),
+        "{first_parent}"
+    );
+    let scripts: Vec<_> = std::fs::read_dir(project.join("migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .collect();
+    assert_eq!(scripts.len(), 1, "the script is written into migrations/");
+    std::fs::remove_file(&scripts[0]).unwrap();
+
+    // Give the first revision a table, build it with `retort build` into
+    // a target directory of its own (CARGO_TARGET_DIR), and upgrade from a
+    // cold per-machine cache: `build` compiled everything, so `upgrade`
+    // compiles nothing.
     let lib = crate_dir.join("src/lib.rs");
     let source = std::fs::read_to_string(&lib)
         .unwrap()
@@ -57,40 +92,46 @@ fn init_then_build_then_upgrade() {
             1,
         )
         .replacen("let _ = db;", r#"db.execute("DROP TABLE greetings", &[])?;"#, 1);
-    std::fs::write(&lib, source).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::write(&lib, &source).unwrap();
     std::fs::copy(
         root.join("example-plugins/rust/Cargo.lock"),
         project.join("Cargo.lock"),
     )
     .unwrap();
+    let cache = tmp.path().join("xdg-cache");
     let target = root.join("target/init-tests");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(cargo)
-        .current_dir(&project)
-        .args(["build", "--release", "--quiet"])
-        .env("CARGO_TARGET_DIR", &target)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .output()
-        .unwrap();
+    let with_env = |args: &[&str]| {
+        crate::common::retort_command(&project, args)
+            .env("CARGO_TARGET_DIR", &target)
+            .env("XDG_CACHE_HOME", &cache)
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .output()
+            .unwrap()
+    };
+    let out = with_env(&["upgrade", "--dry-run"]);
+    let (_, stderr) = text(&out);
     assert!(
-        build.status.success(),
-        "building the new project failed: {}",
-        String::from_utf8_lossy(&build.stderr)
+        stderr.contains(&format!("warning: revision crate {name}"))
+            && stderr.contains("no component"),
+        "{stderr}"
     );
-    std::fs::copy(
-        target.join(format!("wasm32-wasip2/release/{name}.wasm")),
-        project.join(format!("migrations/{name}.wasm")),
-    )
-    .unwrap();
-
-    let out = retort(&project, &["upgrade"]);
+    let out = with_env(&["build"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("[1/1] upgrade"), "{stderr}");
-    assert!(stderr.contains("initial schema"), "{stderr}");
+    assert!(project.join(format!("migrations/{name}.wasm")).is_file());
+    assert!(stderr.contains("Built 1 revision crate(s)"), "{stderr}");
+    let out = with_env(&["--format", "json", "upgrade"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    let done = events(&stdout)
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .expect("a done event");
+    assert_eq!(done["compiled"], 0, "{stdout}");
+    assert_eq!(done["count"], 1, "{stdout}");
     let db = project.join("app.db");
     assert_eq!(version_ids(&db).len(), 1);
     assert_eq!(
@@ -102,6 +143,101 @@ fn init_then_build_then_upgrade() {
     );
     let (current, _) = text(&retort(&project, &["current"]));
     assert!(current.ends_with(" (head)\n"), "{current}");
+
+    // Edit it and forget to build: the run warns, naming the crate.
+    std::fs::write(&lib, source.replace("VARCHAR(80)", "VARCHAR(120)")).unwrap();
+    let out = with_env(&["upgrade"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: revision crate {name}"))
+            && stderr.contains("changed after its component was built")
+            && stderr.contains("retort build"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn init_in_a_script_language_runs_with_nothing_but_retort() {
+    // Outside any checkout, with an empty per-machine cache: no cargo, no
+    // interpreter files, no copy step.
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("xdg-cache");
+    for (lang, extension, stubs) in [
+        ("python", "py", &["retort.pyi"][..]),
+        ("js", "js", &["retort.d.ts", "jsconfig.json"][..]),
+        ("wat", "wat", &[][..]),
+        ("sql", "sql", &[][..]),
+    ] {
+        let project = tmp.path().join(format!("app-{lang}"));
+        let out = retort(
+            tmp.path(),
+            &["init", project.to_str().unwrap(), "--lang", lang],
+        );
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{lang}: {stderr}");
+        assert!(stdout.contains("retort upgrade"), "{lang}: {stdout}");
+        assert!(!stdout.contains("retort build"), "{lang}: {stdout}");
+        assert!(!project.join("Cargo.toml").exists(), "{lang}");
+        assert!(!project.join("revisions").exists(), "{lang}");
+        for stub in stubs {
+            assert!(
+                project.join("migrations").join(stub).is_file(),
+                "{lang}: {stub}"
+            );
+        }
+        let revisions: Vec<_> = std::fs::read_dir(project.join("migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == extension))
+            .collect();
+        assert_eq!(revisions.len(), 1, "{lang}: {revisions:?}");
+        let revision = &revisions[0];
+        let text_of = std::fs::read_to_string(revision).unwrap();
+        let edited = match lang {
+            "python" => text_of.replacen(
+                "    # db.execute(\"CREATE TABLE example",
+                "    db.execute(\"CREATE TABLE greetings (id INTEGER)\")\n    # db.execute(\"CREATE TABLE example",
+                1,
+            ),
+            "js" => text_of.replacen(
+                "exports.upgrade = function () {\n",
+                "exports.upgrade = function () {\n  db.execute('CREATE TABLE greetings (id INTEGER)');\n",
+                1,
+            ),
+            "sql" => text_of.replacen(
+                "-- retort:up\n",
+                "-- retort:up\nCREATE TABLE greetings (id INTEGER);\n",
+                1,
+            ),
+            _ => text_of.clone(),
+        };
+        assert!(
+            lang == "wat" || edited != text_of,
+            "{lang}: the scaffold changed shape"
+        );
+        std::fs::write(revision, &edited).unwrap();
+
+        let out = crate::common::retort_command(&project, &["upgrade"])
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{lang}: {stderr}");
+        let db = project.join("app.db");
+        assert_eq!(version_ids(&db).len(), 1, "{lang}");
+        let tables = crate::common::sqlite3(
+            &db,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'greetings';",
+        );
+        assert_eq!(tables, if lang == "wat" { "0\n" } else { "1\n" }, "{lang}");
+        let (history, _) = text(&retort(&project, &["history", "-i"]));
+        assert!(
+            history.contains("(head)") && history.contains("(applied)"),
+            "{lang}: {history}"
+        );
+        assert!(!project.join("migrations/interpreters").exists(), "{lang}");
+    }
 }
 
 #[test]

@@ -227,7 +227,7 @@ impl Interpreters {
         hex::encode(Sha256::digest(source))
     }
 
-    /// The identity releases before 0.2 recorded for a script: sha256 over
+    /// The identity earlier releases recorded for a script: sha256 over
     /// its language, its interpreter's digest and its text. A version-table
     /// row holding it is rewritten to [`Interpreters::script_sha256`] when
     /// it still matches (see `Project::adopt_legacy_identities`). It also

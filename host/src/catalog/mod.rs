@@ -13,6 +13,7 @@ pub mod compile_notice;
 mod interpreters;
 pub mod machine_key;
 mod prefetch;
+pub mod sql_file;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -149,9 +150,14 @@ impl Entry {
         self.program.get()
     }
 
-    /// The script language, or `None` for a component.
+    /// The script language, or `None` for a component or SQL.
     pub fn language(&self) -> Option<Language> {
         Language::of(&self.path)
+    }
+
+    /// Whether it is a plain SQL revision (run by the host, never compiled).
+    pub fn is_sql(&self) -> bool {
+        sql_file::is_revision(&self.path)
     }
 }
 
@@ -186,6 +192,16 @@ impl Catalog {
                 dir: dir.to_path_buf(),
             });
         }
+        let (sql_paths, paths): (Vec<PathBuf>, Vec<PathBuf>) =
+            paths.into_iter().partition(|p| sql_file::is_revision(p));
+        // SQL files are data with their metadata in a header: read as they are.
+        let sql_reads: Vec<(PathBuf, sql_file::Read)> = sql_paths
+            .into_iter()
+            .map(|path| match sql_file::read(&path) {
+                Ok(read) => Ok((path, read)),
+                Err(reason) => Err(CatalogError::Invalid { path, reason }),
+            })
+            .collect::<Result<_, _>>()?;
         let mut cache = cache::MetadataCache::open(cache_dir);
         let scripts = paths
             .iter()
@@ -278,6 +294,28 @@ impl Catalog {
                 path,
                 sha256,
                 interpreter,
+                program,
+            });
+        }
+        for (path, read) in sql_reads {
+            if let Some((what, id)) = bad_name(&read.info) {
+                return Err(CatalogError::BadId { path, what, id });
+            }
+            if let Some(&first) = by_id.get(&read.info.id) {
+                return Err(CatalogError::DuplicateId {
+                    id: read.info.id,
+                    first: entries[first].path.clone(),
+                    second: path,
+                });
+            }
+            by_id.insert(read.info.id.clone(), entries.len());
+            let program = OnceLock::new();
+            let _ = program.set(Program::sql(Arc::new(read.revision)));
+            entries.push(Entry {
+                info: read.info,
+                path,
+                sha256: read.sha256,
+                interpreter: None,
                 program,
             });
         }
@@ -395,13 +433,16 @@ impl Catalog {
     /// Whether the code `entry` runs is in the compile cache: its own
     /// component's, or its interpreter's.
     fn is_compiled(&self, entry: &Entry) -> bool {
+        if entry.is_sql() {
+            return true;
+        }
         match entry.language() {
             Some(lang) => self.loading.interpreters.is_compiled(lang),
             None => self.loading.compiled.has(&entry.sha256),
         }
     }
 
-    /// The identity releases before 0.2 recorded for script `entry` under
+    /// The identity earlier releases recorded for script `entry` under
     /// its present interpreter (`None` for a component, or an unreadable file).
     pub fn legacy_identity(&self, entry: &Entry) -> Option<String> {
         let lang = entry.language()?;
@@ -742,7 +783,7 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CatalogError + use<> {
     move |source| CatalogError::Io { path, source }
 }
 
-/// The component files in `dir`, sorted by name.
+/// The revision files in `dir` (components, scripts, SQL), sorted by name.
 fn discover(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io(dir))? {
@@ -750,7 +791,20 @@ fn discover(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
         let is_revision = path
             .extension()
             .is_some_and(|ext| ext == "wasm" || ext == "wat")
-            || Language::of(&path).is_some();
+            || Language::of(&path).is_some()
+            || sql_file::is_revision(&path);
+        if sql_file::is_down_file(&path) && !sql_file::up_file_of(&path).is_file() {
+            return Err(invalid(
+                &path,
+                format!(
+                    "a .down.sql file with no {} beside it: the upgrade (with the `-- retort:` header) goes in the .up.sql file",
+                    sql_file::up_file_of(&path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ),
+            ));
+        }
         if is_revision && path.is_file() {
             paths.push(path);
         }

@@ -156,9 +156,13 @@ pub enum Command {
     /// new to this machine into the compile cache, so the next run starts warm.
     /// Example: `retort build && retort upgrade`.
     Build,
-    /// Create a new project: retort.toml, migrations/, and a first revision crate.
+    /// Create a new project: retort.toml, migrations/, and a first revision.
     ///
-    /// Example: `retort init myapp && cd myapp && cargo build --release`.
+    /// In Rust (the default) the revision is a crate in a cargo workspace;
+    /// in Python, JavaScript or WAT it is a file in migrations/ that runs
+    /// as it is (no Rust toolchain needed).
+    /// Example: `retort init myapp && cd myapp && retort build && retort upgrade`,
+    /// `retort init myapp --lang python && cd myapp && retort upgrade`.
     Init(InitArgs),
     /// Print a shell completion script.
     ///
@@ -415,4 +419,19 @@ pub enum LangArg {
     /// A JavaScript revision script (one `.js` file).
     #[value(alias = "javascript")]
     Js,
+    /// Plain SQL (one `.sql` file with up and down sections).
+    Sql,
+}
+
+impl From<LangArg> for crate::scaffold::Lang {
+    fn from(lang: LangArg) -> Self {
+        use crate::scaffold::Lang;
+        match lang {
+            LangArg::Rust => Lang::Rust,
+            LangArg::Wat => Lang::Wat,
+            LangArg::Python => Lang::Python,
+            LangArg::Js => Lang::JavaScript,
+            LangArg::Sql => Lang::Sql,
+        }
+    }
 }

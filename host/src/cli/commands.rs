@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use super::args::{Cli, Command, Format, LangArg, RunArgs, ScaffoldArgs};
+use super::args::{Cli, Command, Format, RunArgs, ScaffoldArgs};
 use super::output::Ui;
 use super::{fanout, migrate, report};
 use crate::{
-    Config, Dialect, Direction, Error, Event, Lang, Overrides, Project, Range, RevisionRequest,
+    Config, Dialect, Direction, Error, Event, Overrides, Project, Range, RevisionRequest,
     Scaffolded, Target,
 };
 
@@ -237,12 +237,7 @@ pub(super) fn request(
         heads,
         branch_labels: args.branch_labels,
         depends_on,
-        lang: match args.lang {
-            LangArg::Rust => Lang::Rust,
-            LangArg::Wat => Lang::Wat,
-            LangArg::Python => Lang::Python,
-            LangArg::Js => Lang::JavaScript,
-        },
+        lang: args.lang.into(),
         path: args.path,
         sdk: args.sdk,
     }
@@ -546,34 +541,50 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         made.id,
         made.dir.display()
     ));
-    let migrations = project.config().migrations.display();
+    let in_migrations = made
+        .dir
+        .parent()
+        .is_some_and(|d| same_dir(d, &project.config().migrations));
     if let Some(lang) = crate::Language::of(&made.dir) {
-        let interpreter = project.config().interpreters.get(lang);
         out(&format!(
-            "  no build step: copy it into {migrations}; Retort runs .{} revisions in its {} interpreter component ({})",
-            made.dir.extension().unwrap_or_default().display(),
+            "  no build step: Retort runs it as it is, in its {} interpreter{}",
             lang.name(),
-            interpreter.map_or_else(|| "not configured".into(), |p| p.display().to_string())
+            if in_migrations {
+                String::new()
+            } else {
+                format!(
+                    "; move it into {} to run it",
+                    project.config().migrations.display()
+                )
+            }
         ));
         return Ok(());
     }
     if made.dir.extension().is_some_and(|e| e == "wat") {
         out(&format!(
-            "  no build step: copy it into {migrations} (Retort compiles .wat files as they are)"
+            "  no build step: Retort compiles .wat files as they are{}",
+            if in_migrations {
+                String::new()
+            } else {
+                format!(
+                    "; move it into {} to run it",
+                    project.config().migrations.display()
+                )
+            }
         ));
         return Ok(());
     }
-    out(&format!(
-        "  build: cargo build --release --target wasm32-wasip2 --manifest-path {}",
-        made.dir.join("Cargo.toml").display()
-    ));
-    out(&format!(
-        "  then copy {}/target/wasm32-wasip2/release/{}.wasm into {}",
-        made.workspace.display(),
-        made.crate_name,
-        project.config().migrations.display()
-    ));
+    out(
+        "  next: fill in src/lib.rs, then `retort build` (builds it and places the component in the migrations directory) and `retort upgrade`",
+    );
     Ok(())
+}
+
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 /// The first 12 hex digits of a digest, enough to tell two apart.

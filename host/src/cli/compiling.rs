@@ -19,7 +19,8 @@ static SPINNER: Mutex<Option<ProgressBar>> = Mutex::new(None);
 pub fn install(ui: Ui) {
     compile_notice::observe(move |notice| match ui.format {
         Format::Json => {
-            if let Notice::Finished(what, elapsed) = notice {
+            // Revisions compile in milliseconds: only interpreters get an event.
+            if let Notice::Finished(what @ Compiled::Interpreter(_), elapsed) = notice {
                 json_line(
                     &Obj::event("compiled")
                         .with("what", json!(what.to_string()))

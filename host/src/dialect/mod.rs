@@ -5,6 +5,7 @@
 mod mysql;
 mod postgres;
 pub mod scan;
+pub mod split;
 mod sqlite;
 
 use std::fmt;

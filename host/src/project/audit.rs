@@ -34,7 +34,7 @@ pub struct Verification {
 }
 
 impl Project {
-    /// Whether `row` is a script's row written by a release before 0.2
+    /// Whether `row` is a script's row written by an earlier release
     /// (identity over the interpreter too) that still matches its file.
     fn is_legacy(&self, row: &AppliedRevision) -> bool {
         row.interpreter.is_none()
@@ -56,6 +56,8 @@ impl Project {
                     recorded: row.sha256.clone(),
                     current: entry.sha256.clone(),
                     path: entry.path.clone(),
+                    applied_by_an_earlier_release: row.interpreter.is_none()
+                        && entry.interpreter.is_some(),
                 })
             })
             .collect()

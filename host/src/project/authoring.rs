@@ -32,7 +32,7 @@ impl Project {
     /// Scaffolds a revision that follows `request.heads` (by default the
     /// single head; a new base when there are no revisions yet).
     pub fn new_revision(&self, request: &RevisionRequest) -> Result<Scaffolded, Error> {
-        let graph = self.graph();
+        let graph = &self.authoring_graph()?;
         let parents = if request.heads.is_empty() {
             match graph.resolve_target(&Target::Head) {
                 Ok(head) => vec![head.to_string()],
@@ -47,9 +47,35 @@ impl Project {
                 Err(e) => return Err(e.into()),
             }
         } else {
-            self.resolve_many(&request.heads)?
+            resolve_many(graph, &request.heads)?
         };
-        self.scaffold(parents, request)
+        self.scaffold(graph, parents, request)
+    }
+
+    /// The graph of the migrations directory and of the revision crates not
+    /// built yet (a `retort revision` right after `init` follows the first
+    /// revision, not a second base).
+    fn authoring_graph(&self) -> Result<RevisionGraph, Error> {
+        let unbuilt: Vec<Revision> =
+            crate::revision_crates::stale(&self.config.revisions, &self.config.migrations)
+                .into_iter()
+                .filter(|s| s.why == crate::revision_crates::Staleness::NotBuilt)
+                .map(|s| {
+                    crate::revision_crates::declared(&s.krate).ok_or_else(|| {
+                        Error::Usage(format!(
+                            "revision crate {} ({}) is not built yet and its id cannot be read from src/lib.rs: run `retort build` first, so the new revision can follow it",
+                            s.krate.name,
+                            s.krate.dir.display()
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+        if unbuilt.is_empty() {
+            return Ok(self.graph().clone());
+        }
+        let mut revisions = self.graph().revisions().to_vec();
+        revisions.extend(unbuilt);
+        Ok(RevisionGraph::new(revisions)?)
     }
 
     /// Scaffolds a merge revision whose parents are `revisions` (targets;
@@ -59,7 +85,8 @@ impl Project {
         revisions: &[String],
         request: &RevisionRequest,
     ) -> Result<Scaffolded, Error> {
-        let parents = self.resolve_many(revisions)?;
+        let graph = &self.authoring_graph()?;
+        let parents = resolve_many(graph, revisions)?;
         if parents.len() < 2 {
             return Err(Error::Usage(format!(
                 "a merge joins two or more revisions, but {} name(s) only {}",
@@ -71,7 +98,6 @@ impl Project {
                 }
             )));
         }
-        let graph = self.graph();
         for a in &parents {
             for b in &parents {
                 if a != b && graph.descends_from_id(a, b) {
@@ -81,28 +107,15 @@ impl Project {
                 }
             }
         }
-        self.scaffold(parents, request)
-    }
-
-    fn resolve_many(&self, texts: &[String]) -> Result<Vec<String>, Error> {
-        let mut out: Vec<String> = Vec::new();
-        for text in texts {
-            let target: Target = text.parse()?;
-            for id in self.graph().resolve_all(&target)? {
-                if !out.iter().any(|o| o == id) {
-                    out.push(id.to_string());
-                }
-            }
-        }
-        Ok(out)
+        self.scaffold(graph, parents, request)
     }
 
     fn scaffold(
         &self,
+        graph: &RevisionGraph,
         down_revisions: Vec<String>,
         request: &RevisionRequest,
     ) -> Result<Scaffolded, Error> {
-        let graph = self.graph();
         let mut depends_on = Vec::new();
         for text in &request.depends_on {
             let target: Target = text.parse()?;
@@ -131,10 +144,28 @@ impl Project {
             message: new.message.clone(),
         });
         RevisionGraph::new(revisions)?;
-        let dir = request
-            .path
-            .clone()
-            .unwrap_or_else(|| self.config.revisions.clone());
+        // A script or WAT revision runs as written: it goes straight into
+        // the migrations directory (no second copy to drift from).
+        let dir = request.path.clone().unwrap_or_else(|| {
+            if request.lang.file_extension().is_some() {
+                self.config.migrations.clone()
+            } else {
+                self.config.revisions.clone()
+            }
+        });
         Ok(scaffold::write_crate(&dir, &new, request.sdk.as_deref())?)
     }
+}
+
+fn resolve_many(graph: &RevisionGraph, texts: &[String]) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    for text in texts {
+        let target: Target = text.parse()?;
+        for id in graph.resolve_all(&target)? {
+            if !out.iter().any(|o| o == id) {
+                out.push(id.to_string());
+            }
+        }
+    }
+    Ok(out)
 }

@@ -225,20 +225,22 @@ impl VersionTable {
         params: &[Value],
     ) -> Result<Vec<AppliedRevision>, DbError> {
         let dialect = sink.dialect();
-        // `t.*` after the known columns: a table from an earlier release
-        // has no `interpreter` column, and one query reads either.
+        // A table an earlier release made has no `interpreter` column
+        // until a locked command adds it.
+        let has_interpreter = sink.mode() == crate::sink::Mode::Online
+            && self
+                .column_names(sink)
+                .await?
+                .iter()
+                .any(|c| c == "interpreter");
         let sql = format!(
-            "SELECT revision_id, sha256, {}, duration_ms, t.* FROM {} t{filter} ORDER BY applied_at, revision_id",
+            "SELECT revision_id, sha256, {}, duration_ms{} FROM {}{filter} ORDER BY applied_at, revision_id",
             dialect.timestamp_as_text("applied_at"),
+            if has_interpreter { ", interpreter" } else { "" },
             self.quoted(sink)
         );
         let rows = sink.host_query(&sql, params).await?;
-        let interpreter = rows
-            .columns
-            .iter()
-            .skip(4)
-            .position(|c| c.eq_ignore_ascii_case("interpreter"))
-            .map(|i| i + 4);
+        let interpreter = has_interpreter.then_some(4);
         rows.values
             .into_iter()
             .map(|row| match row.get(..4) {
@@ -394,7 +396,7 @@ impl VersionTable {
         sink.execute(&sql, &params).await.map(drop)
     }
 
-    /// Rewrites `id`'s identity, as recorded by a release before 0.2, to
+    /// Rewrites `id`'s identity, as recorded by an earlier release, to
     /// the present rule, with the interpreter it ran under.
     pub async fn update_identity(
         &self,

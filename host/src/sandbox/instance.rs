@@ -29,7 +29,9 @@ impl<'a> Instance<'a> {
         program: &'a Program,
         linker: &Linker<HostState>,
     ) -> wasmtime::Result<Instance<'a>> {
-        let component = program.compiled();
+        let component = program.compiled().ok_or_else(|| {
+            wasmtime::format_err!("a SQL revision has no component to instantiate")
+        })?;
         Ok(match program.script_source() {
             None => Instance::Revision(
                 bindings::Revision::instantiate_async(&mut *store, component, linker).await?,

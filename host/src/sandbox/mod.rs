@@ -16,6 +16,7 @@ pub mod limits;
 pub mod policy;
 mod pool;
 mod program;
+mod sql_run;
 mod trust;
 mod wasi;
 
@@ -30,12 +31,12 @@ use crate::graph::Direction;
 use crate::sink::{Mode, QueryError, Sink};
 use crate::value::{DbError, Value};
 use bindings::retort::migration::{database, log, types};
-use cpu::CpuMeter;
+use cpu::{CpuMeter, Metered, SharedMeter};
 pub use deny::DenyList;
 pub use guard::Guard;
 pub use limits::{Exhausted, Limits, LimitsSpec};
 pub use policy::{Policy, PolicySpec};
-pub use program::{Program, Script};
+pub use program::{Program, Script, SqlRevision, SqlSection};
 pub use trust::Trust;
 
 use bindings::script_runner::retort::migration::scripts;
@@ -164,7 +165,7 @@ struct HostState {
     home: Option<String>,
     deadline: Instant,
     /// CPU time of guest execution: what the CPU budget counts.
-    cpu: CpuMeter,
+    cpu: SharedMeter,
     log_used: usize,
     /// SQL text and parameter bytes sent (or recorded) so far.
     sql_used: usize,
@@ -242,6 +243,18 @@ impl HostState {
             return Err(self.exhaust(Exhausted::Sql(self.limits.sql_bytes)));
         }
         let dialect = self.sink()?.dialect();
+        if !params.is_empty()
+            && sql.contains(';')
+            && crate::dialect::split::statements(sql, dialect).len() > 1
+        {
+            // Online, a server prepares one statement; offline, the text
+            // would render and run as several: refused alike in both.
+            self.refused = Some(
+                "a statement with parameters must be one statement, and this text holds several: send each with its own execute (parameters bind to one statement)"
+                    .to_string(),
+            );
+            return Err(wasmtime::format_err!("refused by the host's rules"));
+        }
         if let Err(refusal) = self.guard.check(sql, params, dialect) {
             self.refused = Some(refusal.to_string());
             return Err(wasmtime::format_err!("refused by the host's rules"));
@@ -340,13 +353,13 @@ impl database::Host for HostState {
         let params: Vec<Value> = params.into_iter().map(from_wit).collect();
         let left = self.admit(&sql, &params)?;
         self.statements += 1;
-        self.cpu.pause();
+        cpu::lock(&self.cpu).pause();
         let answer = tokio::time::timeout(left, self.sink()?.execute(&sql, &params)).await;
         let result = match answer {
             Ok(result) => result,
             Err(_) => return Err(self.abandon().await),
         };
-        self.cpu.resume();
+        cpu::lock(&self.cpu).resume();
         self.account(&sql, &params, &result);
         Ok(result.map_err(to_wit_error))
     }
@@ -362,7 +375,7 @@ impl database::Host for HostState {
         // Rows are held by the host before the guest sees them: they count
         // against the revision's memory budget as they arrive.
         let max = self.limits.result_bytes.min(self.limits.memory_bytes);
-        self.cpu.pause();
+        cpu::lock(&self.cpu).pause();
         let answer = tokio::time::timeout(left, self.sink()?.query(&sql, &params, max)).await;
         let result = match answer {
             Ok(Ok(rows)) => Ok(rows),
@@ -372,7 +385,7 @@ impl database::Host for HostState {
             }
             Err(_) => return Err(self.abandon().await),
         };
-        self.cpu.resume();
+        cpu::lock(&self.cpu).resume();
         self.account(&sql, &params, &result);
         Ok(result
             .map(|rows| types::Rows {
@@ -528,7 +541,7 @@ impl Sandbox {
             deny: rules.deny.clone(),
             home: rules.home.clone(),
             deadline,
-            cpu: CpuMeter::running(),
+            cpu: std::sync::Arc::new(std::sync::Mutex::new(CpuMeter::running())),
             log_used: 0,
             sql_used: 0,
             exhausted: None,
@@ -552,7 +565,7 @@ impl Sandbox {
                 let budget = state.time_budget();
                 return Err(state.exhaust(budget));
             }
-            if state.cpu.charge() > state.limits.cpu {
+            if cpu::lock(&state.cpu).charge() > state.limits.cpu {
                 let budget = Exhausted::Cpu(format!("{}", state.limits.cpu.as_secs_f64()));
                 return Err(state.exhaust(budget));
             }
@@ -609,7 +622,11 @@ impl Sandbox {
     ) -> (Sink, Outcome) {
         let started = Instant::now();
         let (mut store, stderr) = self.store(Some(sink), rules);
-        let result = async {
+        let meter = store.data().cpu.clone();
+        let result = Metered::new(meter, async {
+            if let Some(sql) = program.sql_revision() {
+                return sql_run::run(store.data_mut(), sql, direction).await;
+            }
             let instance = Instance::new(&mut store, program, &self.linker).await?;
             if let Some(expected) = program.expected_info() {
                 let name = program.script_source().map_or(revision, |s| &s.path);
@@ -622,7 +639,7 @@ impl Sandbox {
                 }
             }
             instance.run(&mut store, direction).await
-        }
+        })
         .await;
         let elapsed = started.elapsed();
         let stderr_full = stderr.contents().len() >= stderr_capacity(rules);

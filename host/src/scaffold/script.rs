@@ -98,6 +98,27 @@ exports.downgrade = function () {{
     )
 }
 
+/// A plain SQL revision: its metadata header, then its two sections.
+pub fn sql(rev: &NewRevision) -> String {
+    let header = crate::catalog::sql_file::header_lines(&crate::sandbox::RevisionInfo {
+        id: rev.id.clone(),
+        down_revisions: rev.down_revisions.clone(),
+        message: rev.message.clone(),
+        branch_labels: rev.branch_labels.clone(),
+        depends_on: rev.depends_on.clone(),
+        transactional: true,
+    });
+    format!(
+        "{header}-- A Retort revision in plain SQL: no build step. Each statement is sent on its\n\
+         -- own (a failure names its line); add transactional=false to the header for\n\
+         -- statements that cannot run in a transaction (CREATE INDEX CONCURRENTLY).\n\n\
+         -- retort:up\n\
+         -- CREATE TABLE example (id INTEGER PRIMARY KEY, name VARCHAR(100));\n\n\
+         -- retort:down\n\
+         -- DROP TABLE example;\n"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
