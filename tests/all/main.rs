@@ -21,6 +21,7 @@ mod scripts;
 mod server_chain;
 mod servers;
 mod sources;
+mod sql_files;
 mod sqlite;
 mod transactions;
 mod ux;

@@ -335,7 +335,7 @@ fn editing_an_applied_script_is_drift_and_a_new_interpreter_is_not() {
 }
 
 /// `sha256sum`'s digest of a file.
-fn sha256sum(path: &std::path::Path) -> String {
+pub(crate) fn sha256sum(path: &std::path::Path) -> String {
     let out = std::process::Command::new("sha256sum")
         .arg(path)
         .output()

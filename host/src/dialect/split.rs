@@ -26,14 +26,16 @@ pub fn statements(sql: &str, dialect: Dialect) -> Vec<Located<'_>> {
     for token in tokens(sql, dialect) {
         let end = at + token.text.len();
         match token.kind {
-            Kind::Semicolon if state.depth() == 0 => {
-                state.push_into(sql, at, &mut out);
-                state = Statement {
-                    start: end,
-                    ..Statement::default()
-                };
+            Kind::Semicolon => {
+                state.semicolon();
+                if state.depth() == 0 {
+                    state.push_into(sql, at, &mut out);
+                    state = Statement {
+                        start: end,
+                        ..Statement::default()
+                    };
+                }
             }
-            Kind::Semicolon => state.semicolon(),
             // A MySQL executable comment's code comes as Code tokens.
             Kind::Comment => {}
             Kind::Code => {

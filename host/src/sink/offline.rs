@@ -99,6 +99,15 @@ impl Recorder {
 
     fn push(&mut self, sql: &str) {
         let sql = sql.trim_end();
+        if let Some(delimiter) = self.delimiter_for(sql) {
+            // The mysql client ends a statement at every `;` it sees: a
+            // BEGIN … END body (or a script) goes between DELIMITER lines.
+            let body = sql.strip_suffix(';').unwrap_or(sql);
+            self.script.push_str(&format!(
+                "DELIMITER {delimiter}\n{body}\n{delimiter}\nDELIMITER ;\n"
+            ));
+            return;
+        }
         self.script.push_str(sql);
         if !sql.ends_with(';') {
             // A script that ends in a line comment needs the terminator on a line of its own.
@@ -109,6 +118,24 @@ impl Recorder {
             self.script.push(';');
         }
         self.script.push('\n');
+    }
+}
+
+impl Recorder {
+    /// On MySQL, a delimiter the text does not hold, when the text holds a
+    /// `;` of its own outside literals and comments.
+    fn delimiter_for(&self, sql: &str) -> Option<&'static str> {
+        if self.dialect != Dialect::Mysql {
+            return None;
+        }
+        let body = sql.strip_suffix(';').unwrap_or(sql);
+        let pieces = crate::dialect::scan::statements(body, self.dialect);
+        if pieces.len() < 2 {
+            return None;
+        }
+        ["$$", "//", "@@", "$$$$", "////"]
+            .into_iter()
+            .find(|d| !sql.contains(d))
     }
 }
 
@@ -136,6 +163,21 @@ mod tests {
         assert_eq!(
             r.script(),
             "CREATE TABLE t (a TEXT);\nINSERT INTO t VALUES ('it''s');\nSELECT 1; SELECT 2;\nSELECT 3 -- trailing\n;\n"
+        );
+    }
+
+    #[test]
+    fn a_mysql_body_goes_between_delimiter_lines() {
+        let mut r = Recorder::new(Dialect::Mysql);
+        r.execute("CREATE TABLE t (a TEXT)", &[]).unwrap();
+        r.execute(
+            "CREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = '$$;'; END",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            r.script(),
+            "CREATE TABLE t (a TEXT);\nDELIMITER //\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = '$$;'; END\n//\nDELIMITER ;\n"
         );
     }
 
