@@ -28,6 +28,7 @@ mod config;
 mod dialect;
 mod error;
 mod graph;
+pub mod import;
 mod init;
 mod printable;
 mod project;

@@ -156,6 +156,16 @@ pub enum Command {
     /// new to this machine into the compile cache, so the next run starts warm.
     /// Example: `retort build && retort upgrade`.
     Build,
+    /// Write another tool's migration history as Retort SQL revisions.
+    ///
+    /// Reads DIR as TOOL lays it out and writes one SQL revision per
+    /// migration into the migrations directory (or --into): the tool's
+    /// version is the revision id, its order the chain, and each file is the
+    /// original SQL byte for byte after a `-- retort:` header. Nothing is
+    /// written if a file would be overwritten. Files that cannot be imported
+    /// (goose Go migrations, Flyway repeatables) are listed by name.
+    /// Example: `retort import sqlx ../app/migrations --into migrations`.
+    Import(ImportArgs),
     /// Create a new project: retort.toml, migrations/, and a first revision.
     ///
     /// In Rust (the default) the revision is a crate in a cargo workspace;
@@ -241,6 +251,51 @@ pub struct RunArgs {
     /// How many targets run at once.
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
+}
+
+/// `retort import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tool whose history it is.
+    #[arg(value_enum)]
+    pub tool: ToolArg,
+    /// Its migrations directory.
+    pub dir: PathBuf,
+    /// Where to write the revisions [default: the configured migrations directory].
+    #[arg(long, value_name = "DIR")]
+    pub into: Option<PathBuf>,
+}
+
+/// The tools `import` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolArg {
+    /// sqlx-cli: `<version>_<desc>.sql`, or `.up.sql` + `.down.sql`.
+    Sqlx,
+    /// Diesel: `<version>_<name>/up.sql`, `down.sql`, `metadata.toml`.
+    Diesel,
+    /// golang-migrate: `<N>_<name>.up.sql` + `.down.sql`.
+    #[value(alias = "migrate")]
+    GolangMigrate,
+    /// goose: `-- +goose Up` / `-- +goose Down` sections.
+    Goose,
+    /// dbmate: `-- migrate:up` / `-- migrate:down` sections.
+    Dbmate,
+    /// Flyway: `V<version>__<desc>.sql`, `U<version>__` undo files.
+    Flyway,
+}
+
+impl From<ToolArg> for crate::import::Tool {
+    fn from(tool: ToolArg) -> Self {
+        use crate::import::Tool;
+        match tool {
+            ToolArg::Sqlx => Tool::Sqlx,
+            ToolArg::Diesel => Tool::Diesel,
+            ToolArg::GolangMigrate => Tool::GolangMigrate,
+            ToolArg::Goose => Tool::Goose,
+            ToolArg::Dbmate => Tool::Dbmate,
+            ToolArg::Flyway => Tool::Flyway,
+        }
+    }
 }
 
 /// `retort init`.

@@ -70,6 +70,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
     let outcome = match cli.command {
         Command::Build => build(config, quiet).await,
+        Command::Import(args) => import(&config, &args, ui),
         Command::Upgrade(args) if !args.sql => {
             migrate::migrate(config, Direction::Upgrade, &args.target, args.dry_run, ui).await
         }
@@ -206,6 +207,14 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
             created(&project, &made)
         }
         Command::Build => build(config, quiet).await,
+        Command::Import(args) => import(
+            &config,
+            &args,
+            Ui {
+                format: Format::Human,
+                quiet,
+            },
+        ),
         Command::Run(_) | Command::Init(_) | Command::Completions(_) => Err(Outcome::Error(
             Error::Usage("this command is dispatched before configuration is read".into()),
         )),
@@ -609,6 +618,62 @@ fn warn_stale_builds(config: &Config, quiet: bool) {
     for stale in crate::revision_crates::stale(&config.revisions, &config.migrations) {
         note(quiet, &format!("warning: {stale}"));
     }
+}
+
+/// `retort import`.
+fn import(config: &Config, args: &super::args::ImportArgs, ui: Ui) -> Done {
+    let tool: crate::import::Tool = args.tool.into();
+    let into = args.into.clone().unwrap_or_else(|| config.migrations.clone());
+    let imported = crate::import::import(tool, &args.dir, &into)
+        .map_err(|e| Error::Usage(format!("cannot import the {} history: {e}", tool.name())))?;
+    if ui.format == Format::Json {
+        super::output::json_line(
+            &super::obj::Obj::event("imported")
+                .with("tool", serde_json::json!(tool.name()))
+                .with("into", serde_json::json!(into.display().to_string()))
+                .with("ids", serde_json::json!(imported.ids))
+                .with(
+                    "written",
+                    serde_json::json!(imported
+                        .written
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()),
+                )
+                .with(
+                    "skipped",
+                    serde_json::json!(imported
+                        .skipped
+                        .iter()
+                        .map(|s| serde_json::json!({"path": s.path.display().to_string(), "reason": s.reason}))
+                        .collect::<Vec<_>>()),
+                ),
+        );
+        return Ok(());
+    }
+    for skipped in &imported.skipped {
+        eprintln!(
+            "warning: not imported: {}: {}",
+            skipped.path.display(),
+            skipped.reason
+        );
+    }
+    let first = imported.ids.first().map_or("", String::as_str);
+    let head = imported.ids.last().map_or("", String::as_str);
+    println!(
+        "Imported {} {} migration(s) into {} ({} file(s)): {first} .. {head} (head)",
+        imported.ids.len(),
+        tool.name(),
+        into.display(),
+        imported.written.len()
+    );
+    note(
+        ui.quiet,
+        &format!(
+            "Next: `retort upgrade` on a new database; on one the old tool migrated, `retort stamp {head}` (it records what is applied without running it)"
+        ),
+    );
+    Ok(())
 }
 
 /// `retort build`.

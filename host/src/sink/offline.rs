@@ -177,7 +177,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.script(),
-            "CREATE TABLE t (a TEXT);\nDELIMITER //\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = '$$;'; END\n//\nDELIMITER ;\n"
+            "SET NAMES utf8mb4;\nCREATE TABLE t (a TEXT);\nDELIMITER //\nCREATE TRIGGER x BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = '$$;'; END\n//\nDELIMITER ;\n"
         );
     }
 
