@@ -13,6 +13,7 @@ mod fanout;
 mod fuzz;
 mod host_wall;
 mod hostile;
+mod import;
 mod integrity;
 mod locking;
 mod mixed;

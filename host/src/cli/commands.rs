@@ -623,7 +623,10 @@ fn warn_stale_builds(config: &Config, quiet: bool) {
 /// `retort import`.
 fn import(config: &Config, args: &super::args::ImportArgs, ui: Ui) -> Done {
     let tool: crate::import::Tool = args.tool.into();
-    let into = args.into.clone().unwrap_or_else(|| config.migrations.clone());
+    let into = args
+        .into
+        .clone()
+        .unwrap_or_else(|| config.migrations.clone());
     let imported = crate::import::import(tool, &args.dir, &into)
         .map_err(|e| Error::Usage(format!("cannot import the {} history: {e}", tool.name())))?;
     if ui.format == Format::Json {

@@ -16,7 +16,9 @@ pub(super) fn read(tool: Tool, dir: &Path) -> Result<(Vec<Migration>, Vec<Skippe
         Tool::Dbmate => dbmate(dir)?,
         Tool::Flyway => flyway(dir)?,
     };
-    found.0.sort_by(|a, b| order_key(&a.version).cmp(&order_key(&b.version)));
+    found
+        .0
+        .sort_by(|a, b| order_key(&a.version).cmp(&order_key(&b.version)));
     for pair in found.0.windows(2) {
         if order_key(&pair[0].version) == order_key(&pair[1].version) {
             return Err(ImportError::Layout(format!(
@@ -91,12 +93,18 @@ fn sqlx(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             .or_else(|| name.strip_suffix(".sql"))
         else {
             if path.is_file() {
-                skipped.push(Skipped::new(&path, "not a sqlx migration (<version>_<description>.sql)"));
+                skipped.push(Skipped::new(
+                    &path,
+                    "not a sqlx migration (<version>_<description>.sql)",
+                ));
             }
             continue;
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(&path, "its name does not start with a numeric version"));
+            skipped.push(Skipped::new(
+                &path,
+                "its name does not start with a numeric version",
+            ));
             continue;
         };
         let up = text(&path)?;
@@ -134,18 +142,21 @@ fn diesel(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             skipped.push(Skipped::new(&path, "no up.sql in it"));
             continue;
         }
-        let Some((version, description)) =
-            split_name(&name, |v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
-        else {
-            skipped.push(Skipped::new(&path, "its name does not start with a version"));
+        let Some((version, description)) = split_name(&name, |v| {
+            !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        }) else {
+            skipped.push(Skipped::new(
+                &path,
+                "its name does not start with a version",
+            ));
             continue;
         };
         let down_path = path.join("down.sql");
         let metadata = path.join("metadata.toml");
         let transactional = if metadata.is_file() {
-            let value: toml::Table = text(&metadata)?.parse().map_err(|e| {
-                ImportError::Layout(format!("{}: {e}", metadata.display()))
-            })?;
+            let value: toml::Table = text(&metadata)?
+                .parse()
+                .map_err(|e| ImportError::Layout(format!("{}: {e}", metadata.display())))?;
             value
                 .get("run_in_transaction")
                 .and_then(toml::Value::as_bool)
@@ -165,7 +176,8 @@ fn diesel(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
     Ok((out, skipped))
 }
 
-/// golang-migrate: `<N>_<name>.up.sql` and `.down.sql`.
+/// golang-migrate: `<N>_<name>.up.sql` and `.down.sql`; run in a transaction
+/// unless it holds `CONCURRENTLY` or `VACUUM`.
 fn golang_migrate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
@@ -175,20 +187,31 @@ fn golang_migrate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportEr
             continue;
         }
         let Some(stem) = name.strip_suffix(".up.sql") else {
-            skipped.push(Skipped::new(&path, "not a golang-migrate file (<N>_<name>.up.sql)"));
+            skipped.push(Skipped::new(
+                &path,
+                "not a golang-migrate file (<N>_<name>.up.sql)",
+            ));
             continue;
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(&path, "its name does not start with a numeric version"));
+            skipped.push(Skipped::new(
+                &path,
+                "its name does not start with a numeric version",
+            ));
             continue;
         };
         let down_path = dir.join(format!("{stem}.down.sql"));
+        let up = text(&path)?;
+        // golang-migrate opens no transaction of its own: a file that holds
+        // what cannot run in one (and so relies on that) runs outside one.
+        let upper = up.to_ascii_uppercase();
+        let transactional = !(upper.contains("CONCURRENTLY") || upper.contains("VACUUM"));
         out.push(Migration {
             version,
             description,
-            up: text(&path)?,
+            up,
             down: down_path.is_file().then(|| text(&down_path)).transpose()?,
-            transactional: true,
+            transactional,
             source: path,
         });
     }
@@ -221,9 +244,8 @@ fn sections<'a>(
             down = Some((offset, usize::MAX));
         }
     }
-    let slice = |range: Option<(usize, usize)>| {
-        range.map(|(from, to)| &text[from..to.min(text.len())])
-    };
+    let slice =
+        |range: Option<(usize, usize)>| range.map(|(from, to)| &text[from..to.min(text.len())]);
     (slice(up), slice(down))
 }
 
@@ -246,7 +268,10 @@ fn goose(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             continue;
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(&path, "its name does not start with a numeric version"));
+            skipped.push(Skipped::new(
+                &path,
+                "its name does not start with a numeric version",
+            ));
             continue;
         };
         let all = text(&path)?;
@@ -286,7 +311,10 @@ fn dbmate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             continue;
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(&path, "its name does not start with a numeric version"));
+            skipped.push(Skipped::new(
+                &path,
+                "its name does not start with a numeric version",
+            ));
             continue;
         };
         let all = text(&path)?;
@@ -302,9 +330,9 @@ fn dbmate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             skipped.push(Skipped::new(&path, "no `-- migrate:up` section"));
             continue;
         };
-        let transactional = !all.lines().any(|l| {
-            l.trim().starts_with("-- migrate:up") && l.contains("transaction:false")
-        });
+        let transactional = !all
+            .lines()
+            .any(|l| l.trim().starts_with("-- migrate:up") && l.contains("transaction:false"));
         out.push(Migration {
             version,
             description,
@@ -318,7 +346,8 @@ fn dbmate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
 }
 
 /// Flyway: `V<version>__<description>.sql`, `U<version>__…` undo files as
-/// downs; repeatable `R__` migrations are not supported yet.
+/// downs, `<file>.conf` with `executeInTransaction=false`; repeatable `R__`
+/// migrations are not supported yet.
 fn flyway(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
     let mut out = Vec::new();
     let mut skipped = Vec::new();
@@ -339,16 +368,25 @@ fn flyway(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
             continue;
         }
         let Some(rest) = stem.strip_prefix('V') else {
-            skipped.push(Skipped::new(path, "not a versioned Flyway migration (V<version>__<description>.sql)"));
+            skipped.push(Skipped::new(
+                path,
+                "not a versioned Flyway migration (V<version>__<description>.sql)",
+            ));
             continue;
         };
         let Some((version, description)) = rest.split_once("__") else {
-            skipped.push(Skipped::new(path, "no `__` between its version and description"));
+            skipped.push(Skipped::new(
+                path,
+                "no `__` between its version and description",
+            ));
             continue;
         };
         let version = version.replace('_', ".");
         if !version.split('.').all(digits) {
-            skipped.push(Skipped::new(path, "its version is not numbers separated by dots"));
+            skipped.push(Skipped::new(
+                path,
+                "its version is not numbers separated by dots",
+            ));
             continue;
         }
         let undo = all.iter().find(|p| {
@@ -357,12 +395,20 @@ fn flyway(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
                 .and_then(|r| r.split_once("__"))
                 .is_some_and(|(v, _)| v.replace('_', ".") == version)
         });
+        // A script configuration file beside it may take it out of the transaction.
+        let conf = path.with_file_name(format!("{name}.conf"));
+        let transactional = !(conf.is_file()
+            && text(&conf)?.lines().any(|line| {
+                line.split_once('=').is_some_and(|(k, v)| {
+                    k.trim() == "executeInTransaction" && v.trim().eq_ignore_ascii_case("false")
+                })
+            }));
         out.push(Migration {
             version,
             description: description.replace('_', " "),
             up: text(path)?,
             down: undo.map(|p| text(p)).transpose()?,
-            transactional: true,
+            transactional,
             source: path.clone(),
         });
     }

@@ -1,0 +1,337 @@
+//! `retort import`: each tool's history in the tool's exact layout,
+//! imported, applied online and offline on PostgreSQL, and compared with
+//! the same files applied by psql (and a sqlx history by sqlx's own
+//! `Migrator`).
+
+use std::path::Path;
+
+use crate::common::{retort, text};
+use crate::servers::{Server, TestDb};
+
+/// The four migrations every history holds: (version, name, up, down).
+/// The second has a dollar-quoted body, the third an index that cannot be
+/// built in a transaction, the fourth a down that fails.
+const MIGRATIONS: [(&str, &str, &str, &str); 4] = [
+    (
+        "20240101000001",
+        "items",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n",
+        "DROP TABLE items;\n",
+    ),
+    (
+        "20240101000002",
+        "item_name",
+        "CREATE FUNCTION item_name(i integer) RETURNS text LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN (SELECT name FROM items WHERE id = i); -- one; two\nEND;\n$$;\n",
+        "DROP FUNCTION item_name(integer);\n",
+    ),
+    (
+        "20240101000003",
+        "index_names",
+        "CREATE INDEX CONCURRENTLY items_by_name ON items (name);\n",
+        "DROP INDEX items_by_name;\n",
+    ),
+    (
+        "20240101000004",
+        "seed",
+        "INSERT INTO items (id, name) VALUES (1, 'Avañe''ẽ; one');\n",
+        "DELETE FROM no_such_table;\n",
+    ),
+];
+
+fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Writes the history as `tool` lays it out.
+fn write_history(tool: &str, dir: &Path) {
+    for (index, (version, name, up, down)) in MIGRATIONS.iter().enumerate() {
+        let n = index + 1;
+        let concurrent = up.contains("CONCURRENTLY");
+        match tool {
+            "sqlx" => {
+                let up = if concurrent {
+                    format!("-- no-transaction\n{up}")
+                } else {
+                    up.to_string()
+                };
+                write(&dir.join(format!("{version}_{name}.up.sql")), &up);
+                write(&dir.join(format!("{version}_{name}.down.sql")), down);
+            }
+            "golang-migrate" => {
+                write(&dir.join(format!("{n:06}_{name}.up.sql")), up);
+                write(&dir.join(format!("{n:06}_{name}.down.sql")), down);
+            }
+            "goose" => {
+                let body = if up.contains("$$") {
+                    format!("-- +goose StatementBegin\n{up}-- +goose StatementEnd\n")
+                } else {
+                    up.to_string()
+                };
+                let no_tx = if concurrent {
+                    "-- +goose NO TRANSACTION\n"
+                } else {
+                    ""
+                };
+                write(
+                    &dir.join(format!("{version}_{name}.sql")),
+                    &format!("{no_tx}-- +goose Up\n{body}\n-- +goose Down\n{down}"),
+                );
+            }
+            "dbmate" => {
+                let tx = if concurrent { " transaction:false" } else { "" };
+                write(
+                    &dir.join(format!("{version}_{name}.sql")),
+                    &format!("-- migrate:up{tx}\n{up}\n-- migrate:down\n{down}"),
+                );
+            }
+            "flyway" => {
+                write(&dir.join(format!("V{n}__{name}.sql")), up);
+                write(&dir.join(format!("U{n}__{name}.sql")), down);
+                if concurrent {
+                    write(
+                        &dir.join(format!("V{n}__{name}.sql.conf")),
+                        "executeInTransaction=false\n",
+                    );
+                }
+            }
+            "diesel" => {
+                let d = dir.join(format!("2024-01-01-00000{n}_{name}"));
+                write(&d.join("up.sql"), up);
+                write(&d.join("down.sql"), down);
+                if concurrent {
+                    write(&d.join("metadata.toml"), "run_in_transaction = false\n");
+                }
+            }
+            other => panic!("no layout for {other}"),
+        }
+    }
+    // What cannot come over is named, not lost.
+    match tool {
+        "goose" => write(
+            &dir.join("20240101000005_backfill.go"),
+            "package migrations\n",
+        ),
+        "flyway" => write(
+            &dir.join("R__views.sql"),
+            "CREATE OR REPLACE VIEW v AS SELECT 1;\n",
+        ),
+        _ => {}
+    }
+}
+
+fn without_host_tables(schema: &str) -> String {
+    schema
+        .lines()
+        .filter(|line| !line.contains("retort_") && !line.contains("_sqlx_migrations"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const ITEMS: &str = "SELECT id, name, item_name(id) FROM items ORDER BY id;";
+
+#[test]
+fn every_tool_history_imports_and_applies_as_psql_applies_it() {
+    for tool in [
+        "sqlx",
+        "golang-migrate",
+        "goose",
+        "dbmate",
+        "flyway",
+        "diesel",
+    ] {
+        let Some(online) = TestDb::create(Server::Postgres) else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let history = tmp.path().join("history");
+        write_history(tool, &history);
+        let out = retort(
+            tmp.path(),
+            &[
+                "import",
+                tool,
+                history.to_str().unwrap(),
+                "--into",
+                "migrations",
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{tool}: {stderr}");
+        assert!(
+            stdout.contains(&format!("Imported 4 {tool} migration(s)")),
+            "{tool}: {stdout}"
+        );
+        match tool {
+            "goose" => assert!(
+                stderr.contains("20240101000005_backfill.go: a Go migration"),
+                "{stderr}"
+            ),
+            "flyway" => assert!(
+                stderr.contains("R__views.sql: a repeatable migration"),
+                "{stderr}"
+            ),
+            _ => {}
+        }
+        let migrations = tmp.path().join("migrations");
+        // The SQL is the original, byte for byte, after the header.
+        let mut ups: Vec<_> = std::fs::read_dir(&migrations)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().ends_with(".up.sql"))
+            .collect();
+        ups.sort();
+        assert_eq!(ups.len(), 4, "{tool}: {ups:?}");
+        for (path, (_, _, up, down)) in ups.iter().zip(MIGRATIONS) {
+            let written = std::fs::read_to_string(path).unwrap();
+            assert!(written.starts_with("-- retort: id="), "{tool}: {written}");
+            assert!(written.contains(up), "{tool}: {written}");
+            let down_path = path.to_string_lossy().replace(".up.sql", ".down.sql");
+            assert_eq!(std::fs::read_to_string(down_path).unwrap(), down, "{tool}");
+        }
+        // A second import into the same place overwrites nothing.
+        let again = retort(
+            tmp.path(),
+            &[
+                "import",
+                tool,
+                history.to_str().unwrap(),
+                "--into",
+                "migrations",
+            ],
+        );
+        assert_eq!(again.status.code(), Some(2), "{tool}");
+        assert!(
+            text(&again).1.contains("exists already"),
+            "{tool}: {}",
+            text(&again).1
+        );
+
+        let args = ["--database-url", &online.url, "--migrations", "migrations"];
+        let out = retort(tmp.path(), &[&args[..], &["upgrade"]].concat());
+        assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
+        assert_eq!(online.version_ids().len(), 4, "{tool}");
+        let data = online.sql(ITEMS);
+        assert_eq!(data, "1|Avañe'ẽ; one|Avañe'ẽ; one\n", "{tool}");
+
+        let offline = TestDb::create(Server::Postgres).unwrap();
+        let out = retort(
+            tmp.path(),
+            &[
+                "--database-url",
+                &offline.url,
+                "--migrations",
+                "migrations",
+                "upgrade",
+                "--sql",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
+        offline.apply(&text(&out).0);
+        assert_eq!(offline.schema(), online.schema(), "{tool}");
+        assert_eq!(offline.sql(ITEMS), data, "{tool}");
+
+        let direct = TestDb::create(Server::Postgres).unwrap();
+        for (_, _, up, _) in MIGRATIONS {
+            direct.apply(up);
+        }
+        assert_eq!(
+            without_host_tables(&direct.schema()),
+            without_host_tables(&online.schema()),
+            "{tool}"
+        );
+
+        // The failing down is reported with its file and line, and the
+        // version table still tells the truth.
+        let out = retort(tmp.path(), &[&args[..], &["downgrade", "-1"]].concat());
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
+        assert!(stderr.contains(".down.sql:1: "), "{tool}: {stderr}");
+        assert!(stderr.contains("no_such_table"), "{tool}: {stderr}");
+        assert_eq!(online.version_ids().len(), 4, "{tool}");
+        assert_eq!(online.sql(ITEMS), data, "{tool}");
+    }
+}
+
+#[tokio::test]
+async fn a_sqlx_history_applied_by_sqlx_and_by_retort_agree() {
+    let Some(by_sqlx) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let by_retort = TestDb::create(Server::Postgres).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    write_history("sqlx", &history);
+
+    let migrator = sqlx::migrate::Migrator::new(history.as_path())
+        .await
+        .unwrap();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&by_sqlx.url)
+        .await
+        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
+
+    let out = retort(
+        tmp.path(),
+        &[
+            "import",
+            "sqlx",
+            history.to_str().unwrap(),
+            "--into",
+            "migrations",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let out = retort(
+        tmp.path(),
+        &[
+            "--database-url",
+            &by_retort.url,
+            "--migrations",
+            "migrations",
+            "upgrade",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(
+        without_host_tables(&by_retort.schema()),
+        without_host_tables(&by_sqlx.schema())
+    );
+    assert_eq!(by_retort.sql(ITEMS), by_sqlx.sql(ITEMS));
+}
+
+#[test]
+fn a_history_that_is_not_the_tools_is_refused_with_nothing_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    write(&history.join("README.md"), "not a migration\n");
+    let out = retort(
+        tmp.path(),
+        &[
+            "import",
+            "golang-migrate",
+            history.to_str().unwrap(),
+            "--into",
+            "out",
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no golang-migrate migrations in"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("out").exists());
+    let out = retort(
+        tmp.path(),
+        &["import", "sqlx", "/nonexistent", "--into", "out"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).1.contains("is not a directory"),
+        "{}",
+        text(&out).1
+    );
+}
