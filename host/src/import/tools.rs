@@ -16,9 +16,7 @@ pub(super) fn read(tool: Tool, dir: &Path) -> Result<(Vec<Migration>, Vec<Skippe
         Tool::Dbmate => dbmate(dir)?,
         Tool::Flyway => flyway(dir)?,
     };
-    found
-        .0
-        .sort_by(|a, b| order_key(&a.version).cmp(&order_key(&b.version)));
+    found.0.sort_by_key(|m| order_key(&m.version));
     for pair in found.0.windows(2) {
         if order_key(&pair[0].version) == order_key(&pair[1].version) {
             return Err(ImportError::Layout(format!(
@@ -220,11 +218,11 @@ fn golang_migrate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportEr
 
 /// A file's text split at marker lines: the text of the section after
 /// `up` and of the one after `down`, each exactly as written.
-fn sections<'a>(
-    text: &'a str,
+fn sections(
+    text: &str,
     is_up: impl Fn(&str) -> bool,
     is_down: impl Fn(&str) -> bool,
-) -> (Option<&'a str>, Option<&'a str>) {
+) -> (Option<&str>, Option<&str>) {
     let mut up: Option<(usize, usize)> = None;
     let mut down: Option<(usize, usize)> = None;
     let mut offset = 0;
