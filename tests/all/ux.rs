@@ -241,6 +241,26 @@ fn init_in_a_script_language_runs_with_nothing_but_retort() {
 }
 
 #[test]
+fn the_sdk_packages_with_its_wit_inside() {
+    // `cargo package` reads only what is inside the crate: the WIT the SDK
+    // generates its bindings from must be there, not in ../wit.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&root)
+        .args(["package", "-p", "retort-sdk", "--list", "--allow-dirty", "--offline"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "wit/migration.wit"), "{stdout}");
+    assert_eq!(
+        std::fs::read(root.join("plugin-sdk/wit/migration.wit")).unwrap(),
+        std::fs::read(root.join("wit/migration.wit")).unwrap(),
+        "wit/ and the SDK's copy are one file"
+    );
+}
+
+#[test]
 fn completions_for_every_shell() {
     let tmp = tempfile::tempdir().unwrap();
     for (shell, marker) in [
