@@ -46,8 +46,8 @@ pub use error::Error;
 pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan, Target};
 pub use init::{InitOptions, Initialized, SdkDependency, init_project};
 pub use project::{
-    Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, InterpreterChange, Project,
-    Range, RevisionRequest, Verification,
+    Adopted, Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, InterpreterChange,
+    Project, Range, RevisionRequest, Verification,
 };
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,

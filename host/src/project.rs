@@ -1,5 +1,6 @@
 //! The public operations: what the CLI commands call, usable without it.
 
+mod adopt;
 mod audit;
 mod authoring;
 mod deploy;
@@ -9,6 +10,8 @@ mod stamp;
 pub use audit::{InterpreterChange, Verification};
 pub use authoring::RevisionRequest;
 pub use deploy::{Database, Deployment, DryRun, DryRunMethod};
+
+pub use adopt::Adopted;
 pub use stamp::Check;
 
 use std::collections::BTreeSet;

@@ -335,3 +335,173 @@ fn a_history_that_is_not_the_tools_is_refused_with_nothing_written() {
         text(&out).1
     );
 }
+
+/// `dir` holding only the first `n` migrations of the sqlx history.
+fn sqlx_history_of(dir: &Path, n: usize) {
+    let full = dir.with_extension("full");
+    write_history("sqlx", &full);
+    std::fs::create_dir_all(dir).unwrap();
+    for (version, name, _, _) in &MIGRATIONS[..n] {
+        for half in ["up", "down"] {
+            let file = format!("{version}_{name}.{half}.sql");
+            std::fs::copy(full.join(&file), dir.join(&file)).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn adopt_continues_where_sqlx_stopped_and_refuses_a_changed_file() {
+    let Some(db) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    // sqlx applies the first two; the team then writes two more.
+    sqlx_history_of(&history, 2);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(history.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    write_history("sqlx", &history);
+    let out = retort(
+        tmp.path(),
+        &[
+            "import",
+            "sqlx",
+            history.to_str().unwrap(),
+            "--into",
+            "migrations",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let args = ["--database-url", &db.url, "--migrations", "migrations"];
+
+    // A file changed since sqlx applied it: nothing is stamped.
+    let first = history.join("20240101000001_items.up.sql");
+    let original = std::fs::read_to_string(&first).unwrap();
+    std::fs::write(&first, original.replace("NOT NULL", "NULL")).unwrap();
+    let out = retort(
+        tmp.path(),
+        &[&args[..], &["adopt", "sqlx", history.to_str().unwrap()]].concat(),
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("20240101000001_items.up.sql: changed after sqlx applied it"),
+        "{stderr}"
+    );
+    assert_eq!(db.sql("SELECT count(*) FROM retort_version;").trim(), "0");
+    std::fs::write(&first, original).unwrap();
+
+    let out = retort(
+        tmp.path(),
+        &[&args[..], &["adopt", "sqlx", history.to_str().unwrap()]].concat(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("had applied 2 migration(s), now recorded as applied up to 20240101000002"),
+        "{stdout}"
+    );
+    assert_eq!(db.version_ids(), ["20240101000001", "20240101000002"]);
+    let out = retort(tmp.path(), &[&args[..], &["upgrade"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(db.version_ids().len(), 4);
+
+    let whole = TestDb::create(Server::Postgres).unwrap();
+    for (_, _, up, _) in MIGRATIONS {
+        whole.apply(up);
+    }
+    assert_eq!(
+        without_host_tables(&whole.schema()),
+        without_host_tables(&db.schema())
+    );
+    assert_eq!(whole.sql(ITEMS), db.sql(ITEMS));
+}
+
+#[test]
+fn adopt_refuses_a_dirty_golang_migrate_and_reads_dbmate_and_goose() {
+    for (tool, table_sql, expected) in [
+        (
+            "golang-migrate",
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (2, true);",
+            Err("golang-migrate left migration 2 dirty"),
+        ),
+        (
+            "golang-migrate",
+            "CREATE TABLE schema_migrations (version bigint NOT NULL PRIMARY KEY, dirty boolean NOT NULL); INSERT INTO schema_migrations VALUES (2, false);",
+            Ok(2),
+        ),
+        (
+            "dbmate",
+            "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101000001'), ('20240101000002'), ('20240101000003');",
+            Ok(3),
+        ),
+        (
+            "goose",
+            "CREATE TABLE goose_db_version (id serial PRIMARY KEY, version_id bigint NOT NULL, is_applied boolean NOT NULL); INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (20240101000001, true), (20240101000002, true), (20240101000002, false);",
+            Ok(1),
+        ),
+        (
+            "dbmate",
+            "CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101000002');",
+            Err("dbmate applied later migrations but not 20240101000001"),
+        ),
+    ] {
+        let Some(db) = TestDb::create(Server::Postgres) else {
+            return;
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let history = tmp.path().join("history");
+        write_history(tool, &history);
+        let out = retort(
+            tmp.path(),
+            &[
+                "import",
+                tool,
+                history.to_str().unwrap(),
+                "--into",
+                "migrations",
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
+        db.sql(table_sql);
+        let out = retort(
+            tmp.path(),
+            &[
+                "--database-url",
+                &db.url,
+                "--migrations",
+                "migrations",
+                "adopt",
+                tool,
+                history.to_str().unwrap(),
+            ],
+        );
+        let (stdout, stderr) = text(&out);
+        match expected {
+            Ok(n) => {
+                assert_eq!(out.status.code(), Some(0), "{tool}: {stderr}");
+                assert!(
+                    stdout.contains(&format!("had applied {n} migration(s)")),
+                    "{tool}: {stdout}"
+                );
+                assert_eq!(db.version_ids().len(), n, "{tool}");
+            }
+            Err(message) => {
+                assert_eq!(out.status.code(), Some(2), "{tool}: {stderr}");
+                assert!(stderr.contains(message), "{tool}: {stderr}");
+                assert!(stderr.contains("nothing was stamped"), "{tool}: {stderr}");
+                let stamped = db.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'retort_version';");
+                if stamped.trim() == "1" {
+                    assert!(db.version_ids().is_empty(), "{tool}");
+                }
+            }
+        }
+    }
+}

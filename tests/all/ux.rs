@@ -247,7 +247,14 @@ fn the_sdk_packages_with_its_wit_inside() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
-        .args(["package", "-p", "retort-sdk", "--list", "--allow-dirty", "--offline"])
+        .args([
+            "package",
+            "-p",
+            "retort-sdk",
+            "--list",
+            "--allow-dirty",
+            "--offline",
+        ])
         .output()
         .unwrap();
     let (stdout, stderr) = text(&out);

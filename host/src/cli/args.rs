@@ -166,6 +166,17 @@ pub enum Command {
     /// (goose Go migrations, Flyway repeatables) are listed by name.
     /// Example: `retort import sqlx ../app/migrations --into migrations`.
     Import(ImportArgs),
+    /// Take over a database another tool migrated, where that tool stopped.
+    ///
+    /// Under the migration lock, reads TOOL's history table on the
+    /// configured database (_sqlx_migrations, __diesel_schema_migrations,
+    /// schema_migrations, goose_db_version, flyway_schema_history), checks
+    /// every applied migration against its file in DIR (sqlx and Flyway
+    /// checksums too), and stamps exactly the revisions `retort import` made
+    /// of them. A dirty or failed row, a missing or changed file, or a gap
+    /// stamps nothing.
+    /// Example: `retort import sqlx ../app/migrations && retort adopt sqlx ../app/migrations && retort run`.
+    Adopt(AdoptArgs),
     /// Create a new project: retort.toml, migrations/, and a first revision.
     ///
     /// In Rust (the default) the revision is a crate in a cargo workspace;
@@ -264,6 +275,16 @@ pub struct ImportArgs {
     /// Where to write the revisions [default: the configured migrations directory].
     #[arg(long, value_name = "DIR")]
     pub into: Option<PathBuf>,
+}
+
+/// `retort adopt`.
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// The tool that migrated the database.
+    #[arg(value_enum)]
+    pub tool: ToolArg,
+    /// Its migrations directory (the one `retort import` read).
+    pub dir: PathBuf,
 }
 
 /// The tools `import` reads.

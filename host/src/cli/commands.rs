@@ -71,6 +71,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let outcome = match cli.command {
         Command::Build => build(config, quiet).await,
         Command::Import(args) => import(&config, &args, ui),
+        Command::Adopt(args) => adopt(config, &args, quiet).await,
         Command::Upgrade(args) if !args.sql => {
             migrate::migrate(config, Direction::Upgrade, &args.target, args.dry_run, ui).await
         }
@@ -207,6 +208,7 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
             created(&project, &made)
         }
         Command::Build => build(config, quiet).await,
+        Command::Adopt(args) => adopt(config, &args, quiet).await,
         Command::Import(args) => import(
             &config,
             &args,
@@ -675,6 +677,29 @@ fn import(config: &Config, args: &super::args::ImportArgs, ui: Ui) -> Done {
         &format!(
             "Next: `retort upgrade` on a new database; on one the old tool migrated, `retort stamp {head}` (it records what is applied without running it)"
         ),
+    );
+    Ok(())
+}
+
+/// `retort adopt`.
+async fn adopt(config: Config, args: &super::args::AdoptArgs, quiet: bool) -> Done {
+    let tool: crate::import::Tool = args.tool.into();
+    let project = Project::open(config).await?;
+    let adopted = project.adopt(tool, &args.dir).await?;
+    match adopted.ids.last() {
+        None => println!(
+            "{} had applied nothing to this database: nothing to stamp; `retort upgrade` applies the whole history",
+            tool.name()
+        ),
+        Some(last) => println!(
+            "Adopted: {} had applied {} migration(s), now recorded as applied up to {last}",
+            tool.name(),
+            adopted.ids.len()
+        ),
+    }
+    note(
+        quiet,
+        "Next: `retort upgrade` (or `retort run`) continues from here.",
     );
     Ok(())
 }

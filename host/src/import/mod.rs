@@ -3,7 +3,7 @@
 //! id and its order as the chain. Each file is the original SQL byte for
 //! byte after a `-- retort:` header, so a reviewer can diff it.
 
-mod tools;
+pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
 

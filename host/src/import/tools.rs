@@ -7,7 +7,7 @@ use super::{ImportError, Migration, Skipped, Tool};
 
 /// The migrations of `tool` in `dir`, in the tool's order, and what could
 /// not be imported.
-pub(super) fn read(tool: Tool, dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
+pub(crate) fn read(tool: Tool, dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
     let mut found = match tool {
         Tool::Sqlx => sqlx(dir)?,
         Tool::Diesel => diesel(dir)?,

@@ -63,7 +63,11 @@ impl Project {
         result
     }
 
-    async fn stamp_on(&self, sink: &mut Sink, target: &Target) -> Result<StampPlan, Error> {
+    pub(super) async fn stamp_on(
+        &self,
+        sink: &mut Sink,
+        target: &Target,
+    ) -> Result<StampPlan, Error> {
         self.config
             .version_table
             .ensure(sink)
