@@ -484,3 +484,44 @@ async fn several_statements_with_parameters_are_refused_online_and_offline_alike
         "{offline:#}"
     );
 }
+
+#[test]
+fn postgres_notices_are_shown_with_their_revision_and_in_json() {
+    let Some(db) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let s = Scratch::new(&[]);
+    s.write(
+        "0001_cascade.sql",
+        format!(
+            "-- retort: id={} parents=none\n-- retort:up\nCREATE TABLE a (id int PRIMARY KEY);\nCREATE VIEW v AS SELECT * FROM a;\nDROP TABLE a CASCADE;\n-- retort:down\nDROP TABLE IF EXISTS nothing_here;\n",
+            IDS[0]
+        )
+        .as_bytes(),
+    );
+    let args = ["--database-url", &db.url, "--migrations", "migrations"];
+    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("info: database: drop cascades to view v"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("drop cascades").count(), 1, "once: {stderr}");
+    let out = retort(
+        s.dir.path(),
+        &[&args[..], &["--format", "json", "downgrade", "base"]].concat(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let log = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["event"] == "log")
+        .unwrap_or_else(|| panic!("a log event: {stdout}"));
+    assert_eq!(log["level"], "info", "{log}");
+    assert_eq!(
+        log["message"], "database: table \"nothing_here\" does not exist, skipping",
+        "{log}"
+    );
+}

@@ -19,6 +19,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 pub use args::{Cli, Command, Format};
 
@@ -69,14 +72,24 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (false, 3) => "warn,retort=trace,sqlx=debug",
         _ => "trace",
     };
+    // The database's notices are shown with each revision's logs (see
+    // sink::notices), not a second time as the driver's log lines.
+    let default = format!("{default},{}=off", crate::sink::notices::TARGET);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(
             progress::color_enabled() && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         )
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
+        .with_filter(filter);
+    let notices = crate::sink::notices::layer().with_filter(
+        tracing_subscriber::filter::Targets::new()
+            .with_target(crate::sink::notices::TARGET, tracing::Level::INFO),
+    );
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(notices)
         .try_init();
 }

@@ -623,7 +623,7 @@ impl Sandbox {
         let started = Instant::now();
         let (mut store, stderr) = self.store(Some(sink), rules);
         let meter = store.data().cpu.clone();
-        let result = Metered::new(meter, async {
+        let (result, notices) = crate::sink::notices::collect(Metered::new(meter, async {
             if let Some(sql) = program.sql_revision() {
                 return sql_run::run(store.data_mut(), sql, direction).await;
             }
@@ -639,11 +639,23 @@ impl Sandbox {
                 }
             }
             instance.run(&mut store, direction).await
-        })
+        }))
         .await;
         let elapsed = started.elapsed();
         let stderr_full = stderr.contents().len() >= stderr_capacity(rules);
-        let state = store.into_data();
+        let mut state = store.into_data();
+        // The database's notices, in the order they came, after what the
+        // revision logged (they cannot be interleaved exactly).
+        state
+            .logs
+            .extend(notices.into_iter().map(|(level, message)| LogLine {
+                level: if level <= tracing::Level::WARN {
+                    "warn"
+                } else {
+                    "info"
+                },
+                message: format!("database: {message}"),
+            }));
         let result = match result {
             Ok(Ok(())) => CallResult::Completed,
             Ok(Err(message)) => CallResult::Returned(message),

@@ -4,6 +4,7 @@
 
 mod cancel;
 mod lock;
+pub mod notices;
 mod offline;
 mod online;
 mod reach;

@@ -1,0 +1,66 @@
+//! What the database says besides results: PostgreSQL NOTICE and WARNING
+//! messages ("drop cascades to 29 other objects"), which psql shows by
+//! default. The driver reports them as tracing events; [`layer`] collects
+//! those of the call being [`collect`]ed (a task-local, so parallel
+//! targets never see each other's), and the call hands them back with its
+//! logs.
+
+use std::cell::RefCell;
+use std::future::Future;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+
+/// The driver's tracing target for server notices.
+pub const TARGET: &str = "sqlx::postgres::notice";
+
+tokio::task_local! {
+    static NOTICES: RefCell<Vec<(Level, String)>>;
+}
+
+/// Runs `call`, returning what it produced and the notices received while it ran.
+pub async fn collect<F: Future>(call: F) -> (F::Output, Vec<(Level, String)>) {
+    NOTICES
+        .scope(RefCell::new(Vec::new()), async {
+            let output = call.await;
+            let notices = NOTICES.with(|n| n.take());
+            (output, notices)
+        })
+        .await
+}
+
+/// The tracing layer that hands notices to [`collect`].
+pub fn layer<S: Subscriber>() -> impl Layer<S> {
+    Collector
+}
+
+struct Collector;
+
+impl<S: Subscriber> Layer<S> for Collector {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if event.metadata().target() != TARGET {
+            return;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let level = *event.metadata().level();
+        let _ = NOTICES.try_with(|n| n.borrow_mut().push((level, message.0)));
+    }
+}
+
+struct Message(String);
+
+impl Visit for Message {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_string();
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
