@@ -76,144 +76,141 @@ fn digits(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// What a tool's reader makes of one entry of its history directory.
+enum Entry {
+    /// A migration.
+    Found(Migration),
+    /// Looks like part of the history but cannot be imported: why.
+    Skip(&'static str),
+    /// Not part of the history (a down file, read with its up; a README).
+    Ignore,
+}
+
+const NO_VERSION: &str = "its name does not start with a numeric version";
+
+/// Runs `one` on every path of `paths`, sorting what it found.
+fn each(
+    paths: &[PathBuf],
+    mut one: impl FnMut(&Path, &str) -> Result<Entry, ImportError>,
+) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
+    let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    for path in paths {
+        match one(path, &name_of(path))? {
+            Entry::Found(migration) => out.push(migration),
+            Entry::Skip(reason) => skipped.push(Skipped::new(path, reason)),
+            Entry::Ignore => {}
+        }
+    }
+    Ok((out, skipped))
+}
+
+/// The text of `path`, if there is such a file.
+fn optional_text(path: &Path) -> Result<Option<String>, ImportError> {
+    path.is_file().then(|| text(path)).transpose()
+}
+
 /// sqlx: `<version>_<desc>.sql` (up only), or `.up.sql` + `.down.sql`;
 /// `-- no-transaction` on the first line runs it outside a transaction.
 fn sqlx(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for path in files(dir)? {
-        let name = name_of(&path);
+    each(&files(dir)?, |path, name| {
         if name.ends_with(".down.sql") {
-            continue;
+            return Ok(Entry::Ignore);
         }
-        let Some(stem) = name
-            .strip_suffix(".up.sql")
-            .or_else(|| name.strip_suffix(".sql"))
-        else {
-            if path.is_file() {
-                skipped.push(Skipped::new(
-                    &path,
-                    "not a sqlx migration (<version>_<description>.sql)",
-                ));
-            }
-            continue;
+        let reversible = name.strip_suffix(".up.sql");
+        let Some(stem) = reversible.or_else(|| name.strip_suffix(".sql")) else {
+            return Ok(if path.is_file() {
+                Entry::Skip("not a sqlx migration (<version>_<description>.sql)")
+            } else {
+                Entry::Ignore
+            });
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(
-                &path,
-                "its name does not start with a numeric version",
-            ));
-            continue;
+            return Ok(Entry::Skip(NO_VERSION));
         };
-        let up = text(&path)?;
-        let down_path = dir.join(format!("{stem}.down.sql"));
-        let down = if name.ends_with(".up.sql") && down_path.is_file() {
-            Some(text(&down_path)?)
-        } else {
-            None
+        let up = text(path)?;
+        let down = match reversible {
+            Some(_) => optional_text(&dir.join(format!("{stem}.down.sql")))?,
+            None => None,
         };
-        let transactional = !up.starts_with("-- no-transaction");
-        out.push(Migration {
+        Ok(Entry::Found(Migration {
             version,
             description,
+            transactional: !up.starts_with("-- no-transaction"),
             up,
             down,
-            transactional,
-            source: path,
-        });
-    }
-    Ok((out, skipped))
+            source: path.to_path_buf(),
+        }))
+    })
 }
 
 /// diesel: `<version>_<name>/up.sql`, `down.sql`, and `metadata.toml` with
 /// `run_in_transaction = false`.
 fn diesel(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for path in files(dir)? {
+    each(&files(dir)?, |path, name| {
         if !path.is_dir() {
-            continue;
+            return Ok(Entry::Ignore);
         }
-        let name = name_of(&path);
         let up_path = path.join("up.sql");
         if !up_path.is_file() {
-            skipped.push(Skipped::new(&path, "no up.sql in it"));
-            continue;
+            return Ok(Entry::Skip("no up.sql in it"));
         }
-        let Some((version, description)) = split_name(&name, |v| {
+        let Some((version, description)) = split_name(name, |v| {
             !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'-')
         }) else {
-            skipped.push(Skipped::new(
-                &path,
-                "its name does not start with a version",
-            ));
-            continue;
+            return Ok(Entry::Skip("its name does not start with a version"));
         };
-        let down_path = path.join("down.sql");
         let metadata = path.join("metadata.toml");
-        let transactional = if metadata.is_file() {
-            let value: toml::Table = text(&metadata)?
-                .parse()
-                .map_err(|e| ImportError::Layout(format!("{}: {e}", metadata.display())))?;
-            value
-                .get("run_in_transaction")
-                .and_then(toml::Value::as_bool)
-                .unwrap_or(true)
-        } else {
-            true
+        let transactional = match optional_text(&metadata)? {
+            Some(toml) => {
+                let value: toml::Table = toml
+                    .parse()
+                    .map_err(|e| ImportError::Layout(format!("{}: {e}", metadata.display())))?;
+                value
+                    .get("run_in_transaction")
+                    .and_then(toml::Value::as_bool)
+                    .unwrap_or(true)
+            }
+            None => true,
         };
-        out.push(Migration {
+        Ok(Entry::Found(Migration {
             version,
             description,
             up: text(&up_path)?,
-            down: down_path.is_file().then(|| text(&down_path)).transpose()?,
+            down: optional_text(&path.join("down.sql"))?,
             transactional,
             source: up_path,
-        });
-    }
-    Ok((out, skipped))
+        }))
+    })
 }
 
 /// golang-migrate: `<N>_<name>.up.sql` and `.down.sql`; run in a transaction
 /// unless it holds `CONCURRENTLY` or `VACUUM`.
 fn golang_migrate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for path in files(dir)? {
-        let name = name_of(&path);
+    each(&files(dir)?, |path, name| {
         if name.ends_with(".down.sql") || !path.is_file() {
-            continue;
+            return Ok(Entry::Ignore);
         }
         let Some(stem) = name.strip_suffix(".up.sql") else {
-            skipped.push(Skipped::new(
-                &path,
-                "not a golang-migrate file (<N>_<name>.up.sql)",
-            ));
-            continue;
+            return Ok(Entry::Skip("not a golang-migrate file (<N>_<name>.up.sql)"));
         };
         let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(
-                &path,
-                "its name does not start with a numeric version",
-            ));
-            continue;
+            return Ok(Entry::Skip(NO_VERSION));
         };
-        let down_path = dir.join(format!("{stem}.down.sql"));
-        let up = text(&path)?;
+        let up = text(path)?;
         // golang-migrate opens no transaction of its own: a file that holds
         // what cannot run in one (and so relies on that) runs outside one.
         let upper = up.to_ascii_uppercase();
         let transactional = !(upper.contains("CONCURRENTLY") || upper.contains("VACUUM"));
-        out.push(Migration {
+        Ok(Entry::Found(Migration {
             version,
             description,
             up,
-            down: down_path.is_file().then(|| text(&down_path)).transpose()?,
+            down: optional_text(&dir.join(format!("{stem}.down.sql")))?,
             transactional,
-            source: path,
-        });
-    }
-    Ok((out, skipped))
+            source: path.to_path_buf(),
+        }))
+    })
 }
 
 /// A file's text split at marker lines: the text of the section after
@@ -247,145 +244,111 @@ fn sections(
     (slice(up), slice(down))
 }
 
+/// How a one-file tool marks its sections (each line is trimmed first).
+struct Markers {
+    /// The line that starts the upgrade.
+    up: fn(&str) -> bool,
+    /// The line that starts the downgrade.
+    down: fn(&str) -> bool,
+    /// The up marker, for the message when there is none.
+    missing_up: &'static str,
+    /// A line that takes the migration out of the transaction.
+    outside_transaction: fn(&str) -> bool,
+}
+
+/// A `<version>_<name>.sql` migration with marked up and down sections.
+fn sectioned(path: &Path, name: &str, markers: &Markers) -> Result<Entry, ImportError> {
+    let Some(stem) = name.strip_suffix(".sql") else {
+        return Ok(Entry::Ignore);
+    };
+    let Some((version, description)) = split_name(stem, digits) else {
+        return Ok(Entry::Skip(NO_VERSION));
+    };
+    let all = text(path)?;
+    let (up, down) = sections(&all, markers.up, markers.down);
+    let Some(up) = up else {
+        return Ok(Entry::Skip(markers.missing_up));
+    };
+    Ok(Entry::Found(Migration {
+        version,
+        description,
+        up: up.to_string(),
+        down: down.map(str::to_string),
+        transactional: !all.lines().any(|l| (markers.outside_transaction)(l.trim())),
+        source: path.to_path_buf(),
+    }))
+}
+
 /// goose: `-- +goose Up` / `-- +goose Down` sections (with `StatementBegin`
 /// / `StatementEnd` around bodies, kept as the comments they are) and
 /// `-- +goose NO TRANSACTION`; Go migrations cannot be imported.
 fn goose(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for path in files(dir)? {
-        let name = name_of(&path);
+    fn goose_says(line: &str, word: &str) -> bool {
+        line.strip_prefix("-- +goose")
+            .is_some_and(|rest| rest.trim().eq_ignore_ascii_case(word))
+    }
+    let markers = Markers {
+        up: |line| goose_says(line, "Up"),
+        down: |line| goose_says(line, "Down"),
+        missing_up: "no `-- +goose Up` section",
+        outside_transaction: |line| goose_says(line, "NO TRANSACTION"),
+    };
+    each(&files(dir)?, |path, name| {
         if name.ends_with(".go") {
-            skipped.push(Skipped::new(
-                &path,
+            return Ok(Entry::Skip(
                 "a Go migration: its code runs in goose's binary, so it cannot be imported; port it to SQL or to a revision in another language",
             ));
-            continue;
         }
-        let Some(stem) = name.strip_suffix(".sql") else {
-            continue;
-        };
-        let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(
-                &path,
-                "its name does not start with a numeric version",
-            ));
-            continue;
-        };
-        let all = text(&path)?;
-        let marker = |word: &'static str| {
-            move |line: &str| {
-                line.strip_prefix("-- +goose")
-                    .is_some_and(|rest| rest.trim().eq_ignore_ascii_case(word))
-            }
-        };
-        let (up, down) = sections(&all, marker("Up"), marker("Down"));
-        let Some(up) = up else {
-            skipped.push(Skipped::new(&path, "no `-- +goose Up` section"));
-            continue;
-        };
-        out.push(Migration {
-            version,
-            description,
-            up: up.to_string(),
-            down: down.map(str::to_string),
-            transactional: !all
-                .lines()
-                .any(|l| l.trim().eq_ignore_ascii_case("-- +goose NO TRANSACTION")),
-            source: path,
-        });
-    }
-    Ok((out, skipped))
+        sectioned(path, name, &markers)
+    })
 }
 
 /// dbmate: `-- migrate:up` / `-- migrate:down` sections; `transaction:false`
-/// after a marker runs it outside a transaction.
+/// after the up marker runs it outside a transaction.
 fn dbmate(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    for path in files(dir)? {
-        let name = name_of(&path);
-        let Some(stem) = name.strip_suffix(".sql") else {
-            continue;
-        };
-        let Some((version, description)) = split_name(stem, digits) else {
-            skipped.push(Skipped::new(
-                &path,
-                "its name does not start with a numeric version",
-            ));
-            continue;
-        };
-        let all = text(&path)?;
-        let marker = |word: &'static str| {
-            move |line: &str| {
-                line.strip_prefix("-- migrate:")
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .is_some_and(|w| w == word)
-            }
-        };
-        let (up, down) = sections(&all, marker("up"), marker("down"));
-        let Some(up) = up else {
-            skipped.push(Skipped::new(&path, "no `-- migrate:up` section"));
-            continue;
-        };
-        let transactional = !all
-            .lines()
-            .any(|l| l.trim().starts_with("-- migrate:up") && l.contains("transaction:false"));
-        out.push(Migration {
-            version,
-            description,
-            up: up.to_string(),
-            down: down.map(str::to_string),
-            transactional,
-            source: path,
-        });
+    fn marker_word(line: &str) -> Option<&str> {
+        line.strip_prefix("-- migrate:")
+            .and_then(|rest| rest.split_whitespace().next())
     }
-    Ok((out, skipped))
+    let markers = Markers {
+        up: |line| marker_word(line) == Some("up"),
+        down: |line| marker_word(line) == Some("down"),
+        missing_up: "no `-- migrate:up` section",
+        outside_transaction: |line| {
+            line.starts_with("-- migrate:up") && line.contains("transaction:false")
+        },
+    };
+    each(&files(dir)?, |path, name| sectioned(path, name, &markers))
 }
 
 /// Flyway: `V<version>__<description>.sql`, `U<version>__…` undo files as
 /// downs, `<file>.conf` with `executeInTransaction=false`; repeatable `R__`
 /// migrations are not supported yet.
 fn flyway(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
     let all = files(dir)?;
-    for path in &all {
-        let name = name_of(path);
+    each(&all, |path, name| {
         let Some(stem) = name.strip_suffix(".sql") else {
-            continue;
+            return Ok(Entry::Ignore);
         };
         if stem.starts_with("R__") {
-            skipped.push(Skipped::new(
-                path,
+            return Ok(Entry::Skip(
                 "a repeatable migration (R__): re-run on every change, which Retort does not support yet",
             ));
-            continue;
         }
         if stem.starts_with('U') {
-            continue;
+            return Ok(Entry::Ignore);
         }
         let Some(rest) = stem.strip_prefix('V') else {
-            skipped.push(Skipped::new(
-                path,
+            return Ok(Entry::Skip(
                 "not a versioned Flyway migration (V<version>__<description>.sql)",
             ));
-            continue;
         };
         let Some((version, description)) = rest.split_once("__") else {
-            skipped.push(Skipped::new(
-                path,
-                "no `__` between its version and description",
-            ));
-            continue;
+            return Ok(Entry::Skip("no `__` between its version and description"));
         };
         let version = version.replace('_', ".");
         if !version.split('.').all(digits) {
-            skipped.push(Skipped::new(
-                path,
-                "its version is not numbers separated by dots",
-            ));
-            continue;
+            return Ok(Entry::Skip("its version is not numbers separated by dots"));
         }
         let undo = all.iter().find(|p| {
             name_of(p)
@@ -394,23 +357,23 @@ fn flyway(dir: &Path) -> Result<(Vec<Migration>, Vec<Skipped>), ImportError> {
                 .is_some_and(|(v, _)| v.replace('_', ".") == version)
         });
         // A script configuration file beside it may take it out of the transaction.
-        let conf = path.with_file_name(format!("{name}.conf"));
-        let transactional = !(conf.is_file()
-            && text(&conf)?.lines().any(|line| {
+        let conf = optional_text(&path.with_file_name(format!("{name}.conf")))?;
+        let transactional = !conf.is_some_and(|conf| {
+            conf.lines().any(|line| {
                 line.split_once('=').is_some_and(|(k, v)| {
                     k.trim() == "executeInTransaction" && v.trim().eq_ignore_ascii_case("false")
                 })
-            }));
-        out.push(Migration {
+            })
+        });
+        Ok(Entry::Found(Migration {
             version,
             description: description.replace('_', " "),
             up: text(path)?,
             down: undo.map(|p| text(p)).transpose()?,
             transactional,
-            source: path.clone(),
-        });
-    }
-    Ok((out, skipped))
+            source: path.to_path_buf(),
+        }))
+    })
 }
 
 #[cfg(test)]
