@@ -793,17 +793,19 @@ fn discover(dir: &Path) -> Result<Vec<PathBuf>, CatalogError> {
             .is_some_and(|ext| ext == "wasm" || ext == "wat")
             || Language::of(&path).is_some()
             || sql_file::is_revision(&path);
-        if sql_file::is_down_file(&path) && !sql_file::up_file_of(&path).is_file() {
-            return Err(invalid(
-                &path,
-                format!(
-                    "a .down.sql file with no {} beside it: the upgrade (with the `-- retort:` header) goes in the .up.sql file",
-                    sql_file::up_file_of(&path)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default()
-                ),
-            ));
+        if sql_file::is_down_file(&path) {
+            let up = sql_file::up_file_of(&path);
+            if !up.is_file() {
+                return Err(invalid(
+                    &path,
+                    format!(
+                        "a .down.sql file with no {} beside it: the upgrade (with the `-- retort:` header) goes in the .up.sql file",
+                        up.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
         }
         if is_revision && path.is_file() {
             paths.push(path);

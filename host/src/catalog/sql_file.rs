@@ -79,14 +79,12 @@ pub struct Read {
 /// wrong, as `file:line: …`.
 pub fn read(path: &Path) -> Result<Read, String> {
     let name = file_name(path);
-    let up_bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
-    let text = utf8(&name, up_bytes.clone())?;
+    let text = read_text(path, &name)?;
     let down = match down_file_of(path) {
         Some(down) if down.is_file() => {
             let down_name = file_name(&down);
-            let bytes =
-                std::fs::read(&down).map_err(|e| format!("{down_name}: cannot read it: {e}"))?;
-            Some((down_name.clone(), bytes.clone(), utf8(&down_name, bytes)?))
+            let down_text = read_text(&down, &down_name)?;
+            Some((down_name, down_text))
         }
         _ => None,
     };
@@ -94,11 +92,11 @@ pub fn read(path: &Path) -> Result<Read, String> {
     let sections = sections(&name, &text)?;
     let (up, down_section) = match (sections, &down) {
         (Sections::Whole, None) => (section(&name, &text, 1), None),
-        (Sections::Whole, Some((down_name, _, down_text))) => (
+        (Sections::Whole, Some((down_name, down_text))) => (
             section(&name, &text, 1),
             Some(section(down_name, down_text, 1)),
         ),
-        (Sections::Marked { .. }, Some((down_name, _, _))) => {
+        (Sections::Marked { .. }, Some((down_name, _))) => {
             return Err(format!(
                 "{name}: it has `-- retort:up`/`-- retort:down` sections and {down_name} is beside it: keep one layout"
             ));
@@ -108,9 +106,10 @@ pub fn read(path: &Path) -> Result<Read, String> {
             down.map(|(from, to, line)| section(&name, &text[from..to], line)),
         ),
     };
+    // UTF-8 text is its bytes: the identity is over the files as they are.
     let sha256 = identity(
-        &up_bytes,
-        down.as_ref().map(|(_, bytes, _)| bytes.as_slice()),
+        text.as_bytes(),
+        down.as_ref().map(|(_, down_text)| down_text.as_bytes()),
     );
     Ok(Read {
         info,
@@ -122,7 +121,9 @@ pub fn read(path: &Path) -> Result<Read, String> {
     })
 }
 
-fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, String> {
+/// The file at `path` (called `name` in messages) as UTF-8 text.
+fn read_text(path: &Path, name: &str) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{name}: cannot read it: {e}"))?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "{name}: it is not UTF-8 (byte {} is not): save it as UTF-8",

@@ -212,11 +212,13 @@ fn match_files(
                 row.version
             )));
         };
-        let source = std::fs::read(&migration.source).unwrap_or_default();
+        // sqlx and Flyway keep whole files, which `import` read as `up`.
         let matches = match &row.checksum {
             None => true,
-            Some(Checksum::Sha384(recorded)) => Sha384::digest(&source)[..] == recorded[..],
-            Some(Checksum::Crc32(recorded)) => flyway_checksum(&source) == *recorded,
+            Some(Checksum::Sha384(recorded)) => {
+                Sha384::digest(migration.up.as_bytes())[..] == recorded[..]
+            }
+            Some(Checksum::Crc32(recorded)) => flyway_checksum(&migration.up) == *recorded,
         };
         if !matches {
             return Err(Error::Usage(format!(
@@ -245,9 +247,8 @@ fn match_files(
 
 /// Flyway's checksum: CRC32 over the file's lines without their endings
 /// (and without a leading byte-order mark), as a signed 32-bit integer.
-fn flyway_checksum(bytes: &[u8]) -> i64 {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+fn flyway_checksum(text: &str) -> i64 {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut hasher = crc32fast::Hasher::new();
     for line in text.lines() {
         hasher.update(line.as_bytes());
