@@ -556,33 +556,27 @@ fn created(project: &Project, made: &Scaffolded) -> Done {
         .dir
         .parent()
         .is_some_and(|d| same_dir(d, &project.config().migrations));
-    if let Some(lang) = crate::Language::of(&made.dir) {
-        out(&format!(
-            "  no build step: Retort runs it as it is, in its {} interpreter{}",
-            lang.name(),
-            if in_migrations {
-                String::new()
-            } else {
-                format!(
-                    "; move it into {} to run it",
-                    project.config().migrations.display()
-                )
-            }
-        ));
-        return Ok(());
-    }
-    if made.dir.extension().is_some_and(|e| e == "wat") {
-        out(&format!(
-            "  no build step: Retort compiles .wat files as they are{}",
-            if in_migrations {
-                String::new()
-            } else {
-                format!(
-                    "; move it into {} to run it",
-                    project.config().migrations.display()
-                )
-            }
-        ));
+    let runs_as_it_is = match crate::Language::of(&made.dir) {
+        Some(lang) => Some(format!(
+            "Retort runs it as it is, in its {} interpreter",
+            lang.name()
+        )),
+        None => match made.dir.extension().and_then(|e| e.to_str()) {
+            Some("wat") => Some("Retort compiles .wat files as they are".to_string()),
+            Some("sql") => Some("Retort sends its statements as they are".to_string()),
+            _ => None,
+        },
+    };
+    if let Some(how) = runs_as_it_is {
+        let elsewhere = if in_migrations {
+            String::new()
+        } else {
+            format!(
+                "; move it into {} to run it",
+                project.config().migrations.display()
+            )
+        };
+        out(&format!("  no build step: {how}{elsewhere}"));
         return Ok(());
     }
     out(
