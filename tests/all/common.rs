@@ -211,6 +211,13 @@ pub fn retort(cwd: &Path, args: &[&str]) -> Output {
     retort_command(cwd, args).output().expect("retort runs")
 }
 
+/// `retort --database-url URL --migrations migrations ARGS…` in `cwd`.
+pub fn retort_on(cwd: &Path, url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["--database-url", url, "--migrations", "migrations"];
+    all.extend_from_slice(args);
+    retort(cwd, &all)
+}
+
 /// stdout and stderr of a finished command, as text.
 pub fn text(out: &Output) -> (String, String) {
     (

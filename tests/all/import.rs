@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use crate::common::{retort, text};
-use crate::servers::{Server, TestDb};
+use crate::common::{retort, retort_on, text};
+use crate::servers::{Server, TestDb, without_host_tables};
 
 /// The four migrations every history holds: (version, name, up, down).
 /// The second has a dollar-quoted body, the third an index that cannot be
@@ -122,12 +122,18 @@ fn write_history(tool: &str, dir: &Path) {
     }
 }
 
-fn without_host_tables(schema: &str) -> String {
-    schema
-        .lines()
-        .filter(|line| !line.contains("retort_") && !line.contains("_sqlx_migrations"))
-        .collect::<Vec<_>>()
-        .join("\n")
+/// `retort import TOOL HISTORY --into migrations` in `cwd`.
+fn import_into_migrations(cwd: &Path, tool: &str, history: &Path) -> std::process::Output {
+    retort(
+        cwd,
+        &[
+            "import",
+            tool,
+            history.to_str().unwrap(),
+            "--into",
+            "migrations",
+        ],
+    )
 }
 
 const ITEMS: &str = "SELECT id, name, item_name(id) FROM items ORDER BY id;";
@@ -148,16 +154,7 @@ fn every_tool_history_imports_and_applies_as_psql_applies_it() {
         let tmp = tempfile::tempdir().unwrap();
         let history = tmp.path().join("history");
         write_history(tool, &history);
-        let out = retort(
-            tmp.path(),
-            &[
-                "import",
-                tool,
-                history.to_str().unwrap(),
-                "--into",
-                "migrations",
-            ],
-        );
+        let out = import_into_migrations(tmp.path(), tool, &history);
         let (stdout, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(0), "{tool}: {stderr}");
         assert!(
@@ -192,16 +189,7 @@ fn every_tool_history_imports_and_applies_as_psql_applies_it() {
             assert_eq!(std::fs::read_to_string(down_path).unwrap(), down, "{tool}");
         }
         // A second import into the same place overwrites nothing.
-        let again = retort(
-            tmp.path(),
-            &[
-                "import",
-                tool,
-                history.to_str().unwrap(),
-                "--into",
-                "migrations",
-            ],
-        );
+        let again = import_into_migrations(tmp.path(), tool, &history);
         assert_eq!(again.status.code(), Some(2), "{tool}");
         assert!(
             text(&again).1.contains("exists already"),
@@ -209,25 +197,15 @@ fn every_tool_history_imports_and_applies_as_psql_applies_it() {
             text(&again).1
         );
 
-        let args = ["--database-url", &online.url, "--migrations", "migrations"];
-        let out = retort(tmp.path(), &[&args[..], &["upgrade"]].concat());
+        let url = online.url.clone();
+        let out = retort_on(tmp.path(), &url, &["upgrade"]);
         assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
         assert_eq!(online.version_ids().len(), 4, "{tool}");
         let data = online.sql(ITEMS);
         assert_eq!(data, "1|Avañe'ẽ; one|Avañe'ẽ; one\n", "{tool}");
 
         let offline = TestDb::create(Server::Postgres).unwrap();
-        let out = retort(
-            tmp.path(),
-            &[
-                "--database-url",
-                &offline.url,
-                "--migrations",
-                "migrations",
-                "upgrade",
-                "--sql",
-            ],
-        );
+        let out = retort_on(tmp.path(), &offline.url, &["upgrade", "--sql"]);
         assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
         offline.apply(&text(&out).0);
         assert_eq!(offline.schema(), online.schema(), "{tool}");
@@ -245,7 +223,7 @@ fn every_tool_history_imports_and_applies_as_psql_applies_it() {
 
         // The failing down is reported with its file and line, and the
         // version table still tells the truth.
-        let out = retort(tmp.path(), &[&args[..], &["downgrade", "-1"]].concat());
+        let out = retort_on(tmp.path(), &url, &["downgrade", "-1"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{tool}: {stderr}");
         assert!(stderr.contains(".down.sql:1: "), "{tool}: {stderr}");
@@ -273,27 +251,9 @@ async fn a_sqlx_history_applied_by_sqlx_and_by_retort_agree() {
         .unwrap();
     migrator.run(&mut conn).await.unwrap();
 
-    let out = retort(
-        tmp.path(),
-        &[
-            "import",
-            "sqlx",
-            history.to_str().unwrap(),
-            "--into",
-            "migrations",
-        ],
-    );
+    let out = import_into_migrations(tmp.path(), "sqlx", &history);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let out = retort(
-        tmp.path(),
-        &[
-            "--database-url",
-            &by_retort.url,
-            "--migrations",
-            "migrations",
-            "upgrade",
-        ],
-    );
+    let out = retort_on(tmp.path(), &by_retort.url, &["upgrade"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(
         without_host_tables(&by_retort.schema()),
@@ -368,26 +328,18 @@ async fn adopt_continues_where_sqlx_stopped_and_refuses_a_changed_file() {
         .await
         .unwrap();
     write_history("sqlx", &history);
-    let out = retort(
-        tmp.path(),
-        &[
-            "import",
-            "sqlx",
-            history.to_str().unwrap(),
-            "--into",
-            "migrations",
-        ],
-    );
+    let out = import_into_migrations(tmp.path(), "sqlx", &history);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let args = ["--database-url", &db.url, "--migrations", "migrations"];
+    let url = db.url.clone();
 
     // A file changed since sqlx applied it: nothing is stamped.
     let first = history.join("20240101000001_items.up.sql");
     let original = std::fs::read_to_string(&first).unwrap();
     std::fs::write(&first, original.replace("NOT NULL", "NULL")).unwrap();
-    let out = retort(
+    let out = retort_on(
         tmp.path(),
-        &[&args[..], &["adopt", "sqlx", history.to_str().unwrap()]].concat(),
+        &url,
+        &["adopt", "sqlx", history.to_str().unwrap()],
     );
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -398,9 +350,10 @@ async fn adopt_continues_where_sqlx_stopped_and_refuses_a_changed_file() {
     assert_eq!(db.sql("SELECT count(*) FROM retort_version;").trim(), "0");
     std::fs::write(&first, original).unwrap();
 
-    let out = retort(
+    let out = retort_on(
         tmp.path(),
-        &[&args[..], &["adopt", "sqlx", history.to_str().unwrap()]].concat(),
+        &url,
+        &["adopt", "sqlx", history.to_str().unwrap()],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -409,7 +362,7 @@ async fn adopt_continues_where_sqlx_stopped_and_refuses_a_changed_file() {
         "{stdout}"
     );
     assert_eq!(db.version_ids(), ["20240101000001", "20240101000002"]);
-    let out = retort(tmp.path(), &[&args[..], &["upgrade"]].concat());
+    let out = retort_on(tmp.path(), &url, &["upgrade"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(db.version_ids().len(), 4);
 
@@ -459,29 +412,13 @@ fn adopt_refuses_a_dirty_golang_migrate_and_reads_dbmate_and_goose() {
         let tmp = tempfile::tempdir().unwrap();
         let history = tmp.path().join("history");
         write_history(tool, &history);
-        let out = retort(
-            tmp.path(),
-            &[
-                "import",
-                tool,
-                history.to_str().unwrap(),
-                "--into",
-                "migrations",
-            ],
-        );
+        let out = import_into_migrations(tmp.path(), tool, &history);
         assert_eq!(out.status.code(), Some(0), "{tool}: {}", text(&out).1);
         db.sql(table_sql);
-        let out = retort(
+        let out = retort_on(
             tmp.path(),
-            &[
-                "--database-url",
-                &db.url,
-                "--migrations",
-                "migrations",
-                "adopt",
-                tool,
-                history.to_str().unwrap(),
-            ],
+            &db.url,
+            &["adopt", tool, history.to_str().unwrap()],
         );
         let (stdout, stderr) = text(&out);
         match expected {

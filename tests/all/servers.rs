@@ -196,6 +196,17 @@ impl Drop for TestDb {
     }
 }
 
+/// [`TestDb::schema`] text without the migration tools' own tables
+/// (Retort's, sqlx's), to compare with a database the same SQL was
+/// applied to directly.
+pub fn without_host_tables(schema: &str) -> String {
+    schema
+        .lines()
+        .filter(|line| !line.contains("retort_") && !line.contains("_sqlx_migrations"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Declares one `#[tokio::test]` per server running `$body(db)` against a
 /// fresh database on it.
 macro_rules! on_each_server {

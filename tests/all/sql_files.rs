@@ -6,8 +6,10 @@ use std::process::{Command, Stdio};
 
 use retort::{Dialect, Direction, Overrides, Target};
 
-use crate::common::{Scratch, quiet, retort, schema, sqlite3, sqlite3_script, text, version_ids};
-use crate::servers::{Server, TestDb, on_each_server};
+use crate::common::{
+    Scratch, quiet, retort_on, schema, sqlite3, sqlite3_script, text, version_ids,
+};
+use crate::servers::{Server, TestDb, on_each_server, without_host_tables};
 
 const IDS: [&str; 3] = ["5a1000000001", "5a1000000002", "5a1000000003"];
 
@@ -94,16 +96,6 @@ fn up_text(dialect: Dialect) -> String {
             Some((_, rest)) => rest.split("-- retort:down\n").next().unwrap().to_string(),
             None => text,
         })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// `schema` without the host's tables, to compare with a database the
-/// files were applied to directly.
-fn without_host_tables(schema: &str) -> String {
-    schema
-        .lines()
-        .filter(|line| !line.contains("retort_"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -272,16 +264,7 @@ fn fifty_statements_one_broken() -> String {
 fn a_failing_statement_names_its_own_line_and_nothing_stays() {
     let s = Scratch::new(&[]);
     s.write("0001_fifty.sql", fifty_statements_one_broken().as_bytes());
-    let out = retort(
-        s.dir.path(),
-        &[
-            "--database-url",
-            &s.url(),
-            "--migrations",
-            "migrations",
-            "upgrade",
-        ],
-    );
+    let out = retort_on(s.dir.path(), &s.url(), &["upgrade"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("0001_fifty.sql:33: "), "{stderr}");
@@ -330,8 +313,8 @@ fn sql_files_are_held_to_the_host_rules_and_their_mistakes_name_the_line() {
     // is sent, naming the file and line.
     let s = Scratch::new(&[]);
     write_chain(&s, Dialect::Sqlite);
-    let args = ["--database-url", &s.url(), "--migrations", "migrations"];
-    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let url = s.url();
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     s.write(
         "0004_meddles.sql",
@@ -341,7 +324,7 @@ fn sql_files_are_held_to_the_host_rules_and_their_mistakes_name_the_line() {
         )
         .as_bytes(),
     );
-    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
     let (_, stderr) = text(&out);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("0004_meddles.sql:4: "), "{stderr}");
@@ -362,7 +345,7 @@ fn sql_files_are_held_to_the_host_rules_and_their_mistakes_name_the_line() {
         .unwrap()
         .replace("NOT NULL", "NULL");
     std::fs::write(&path, edited).unwrap();
-    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
@@ -391,16 +374,7 @@ fn sql_files_are_held_to_the_host_rules_and_their_mistakes_name_the_line() {
     ] {
         let fresh = Scratch::new(&[]);
         fresh.write(name, contents.as_bytes());
-        let out = retort(
-            fresh.dir.path(),
-            &[
-                "--database-url",
-                &fresh.url(),
-                "--migrations",
-                "migrations",
-                "history",
-            ],
-        );
+        let out = retort_on(fresh.dir.path(), &fresh.url(), &["history"]);
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(stderr.contains(expected), "{name}: {stderr}");
@@ -418,10 +392,10 @@ fn a_sql_revision_without_a_down_says_so_and_changes_nothing() {
         )
         .as_bytes(),
     );
-    let args = ["--database-url", &s.url(), "--migrations", "migrations"];
-    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let url = s.url();
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
-    let out = retort(s.dir.path(), &[&args[..], &["downgrade", "base"]].concat());
+    let out = retort_on(s.dir.path(), &url, &["downgrade", "base"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -499,8 +473,8 @@ fn postgres_notices_are_shown_with_their_revision_and_in_json() {
         )
         .as_bytes(),
     );
-    let args = ["--database-url", &db.url, "--migrations", "migrations"];
-    let out = retort(s.dir.path(), &[&args[..], &["upgrade"]].concat());
+    let url = db.url.clone();
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
@@ -508,9 +482,10 @@ fn postgres_notices_are_shown_with_their_revision_and_in_json() {
         "{stderr}"
     );
     assert_eq!(stderr.matches("drop cascades").count(), 1, "once: {stderr}");
-    let out = retort(
+    let out = retort_on(
         s.dir.path(),
-        &[&args[..], &["--format", "json", "downgrade", "base"]].concat(),
+        &url,
+        &["--format", "json", "downgrade", "base"],
     );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
