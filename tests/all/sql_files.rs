@@ -500,3 +500,26 @@ fn postgres_notices_are_shown_with_their_revision_and_in_json() {
         "{log}"
     );
 }
+
+#[test]
+fn a_scaffolded_sql_revision_needs_no_build_and_applies() {
+    let s = Scratch::new(&[]);
+    write_chain(&s, Dialect::Sqlite);
+    let url = s.url();
+    let out = retort_on(
+        s.dir.path(),
+        &url,
+        &["revision", "--lang", "sql", "-m", "add notes"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains(&format!("(follows {})", IDS[2])),
+        "{stdout}"
+    );
+    assert!(stdout.contains("no build step"), "{stdout}");
+    assert!(!stdout.contains("retort build"), "{stdout}");
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(version_ids(&s.db("app.db")).len(), 4);
+}
