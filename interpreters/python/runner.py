@@ -15,6 +15,7 @@ from componentize_py_types import Err
 from wit_world.imports import scripts, types
 
 import retort  # noqa: F401  imported here so that scripts find it loaded
+import retort_alembic  # noqa: F401,E402  what `retort import alembic` scripts use
 
 # The component has no file system at run time: a module a script imports
 # must already be loaded when the interpreter is snapshotted at build time.
@@ -33,6 +34,7 @@ import math  # noqa: F401,E402
 import re  # noqa: F401,E402
 import string  # noqa: F401,E402
 import textwrap  # noqa: F401,E402
+import typing  # noqa: F401,E402
 import uuid  # noqa: F401,E402
 
 

@@ -1,6 +1,7 @@
 //! Integration tests: one binary, modules per area. Every test works on its
 //! own temporary directory and database.
 
+mod alembic;
 mod branching;
 mod cli;
 mod commands;

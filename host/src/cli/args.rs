@@ -303,6 +303,8 @@ pub enum ToolArg {
     Dbmate,
     /// Flyway: `V<version>__<desc>.sql`, `U<version>__` undo files.
     Flyway,
+    /// Alembic: `versions/*.py` (point at the script directory or `versions`).
+    Alembic,
 }
 
 impl From<ToolArg> for crate::import::Tool {
@@ -315,6 +317,7 @@ impl From<ToolArg> for crate::import::Tool {
             ToolArg::Goose => Tool::Goose,
             ToolArg::Dbmate => Tool::Dbmate,
             ToolArg::Flyway => Tool::Flyway,
+            ToolArg::Alembic => Tool::Alembic,
         }
     }
 }

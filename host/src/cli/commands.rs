@@ -646,6 +646,20 @@ fn import(config: &Config, args: &super::args::ImportArgs, ui: Ui) -> Done {
                         .iter()
                         .map(|s| serde_json::json!({"path": s.path.display().to_string(), "reason": s.reason}))
                         .collect::<Vec<_>>()),
+                )
+                .with(
+                    "to_port",
+                    serde_json::json!(imported
+                        .to_port
+                        .iter()
+                        .map(|p| serde_json::json!({
+                            "path": p.written.display().to_string(),
+                            "line": p.call.line,
+                            "source": p.source.display().to_string(),
+                            "source_line": p.call.source_line,
+                            "call": p.call.what,
+                        }))
+                        .collect::<Vec<_>>()),
                 ),
         );
         return Ok(());
@@ -655,6 +669,21 @@ fn import(config: &Config, args: &super::args::ImportArgs, ui: Ui) -> Done {
             "warning: not imported: {}: {}",
             skipped.path.display(),
             skipped.reason
+        );
+    }
+    for port in &imported.to_port {
+        eprintln!(
+            "warning: to port by hand: {}:{}: {} (from {}:{})",
+            port.written.display(),
+            port.call.line,
+            port.call.what,
+            port.source.display(),
+            port.call.source_line
+        );
+    }
+    if !imported.to_port.is_empty() {
+        eprintln!(
+            "hint: rewrite each as op.execute(\"<SQL>\") (or db.execute); until then, running the revision stops with an error at that call"
         );
     }
     let first = imported.ids.first().map_or("", String::as_str);

@@ -34,7 +34,7 @@ pub struct Plan {
 }
 
 /// The version-table rows `stamp` writes: no revision runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StampPlan {
     /// Ids to record as applied, in upgrade order.
     pub insert: Vec<String>,

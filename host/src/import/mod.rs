@@ -1,8 +1,11 @@
-//! `retort import`: another tool's migration history written as Retort SQL
+//! `retort import`: another tool's migration history written as Retort
 //! revisions, one per migration, keeping the tool's version as the revision
-//! id and its order as the chain. Each file is the original SQL byte for
-//! byte after a `-- retort:` header, so a reviewer can diff it.
+//! id and its order as the chain. Each SQL file is the original SQL byte for
+//! byte after a `-- retort:` header, so a reviewer can diff it; an Alembic
+//! module stays Python ([`alembic`]).
 
+pub(crate) mod alembic;
+mod python;
 pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +28,8 @@ pub enum Tool {
     Dbmate,
     /// Flyway (`V<ver>__<desc>.sql`, `U<ver>__` undo files).
     Flyway,
+    /// Alembic (`versions/*.py`), written as Python revision scripts.
+    Alembic,
 }
 
 impl Tool {
@@ -37,6 +42,7 @@ impl Tool {
             Tool::Goose => "goose",
             Tool::Dbmate => "dbmate",
             Tool::Flyway => "flyway",
+            Tool::Alembic => "alembic",
         }
     }
 }
@@ -68,7 +74,7 @@ pub struct Skipped {
 }
 
 impl Skipped {
-    fn new(path: &Path, reason: &str) -> Skipped {
+    pub(crate) fn new(path: &Path, reason: &str) -> Skipped {
         Skipped {
             path: path.to_path_buf(),
             reason: reason.to_string(),
@@ -85,6 +91,19 @@ pub struct Imported {
     pub written: Vec<PathBuf>,
     /// What was left out.
     pub skipped: Vec<Skipped>,
+    /// Calls in the written scripts that need a hand port (Alembic's `op.*`).
+    pub to_port: Vec<ToPort>,
+}
+
+/// A call in a written revision script that Retort cannot run as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToPort {
+    /// The script written.
+    pub written: PathBuf,
+    /// The file it was made from.
+    pub source: PathBuf,
+    /// Where the call is, and what it is.
+    pub call: alembic::HandPort,
 }
 
 /// Why an import could not be done; nothing was written.
@@ -121,9 +140,10 @@ pub fn revision_id(version: &str) -> String {
     version.replace('.', "_")
 }
 
-/// Reads `tool`'s history in `dir` and writes it into `into` as SQL
-/// revisions, the first a base, each following the one before. Nothing is
-/// written if any file would be overwritten or any migration is unreadable.
+/// Reads `tool`'s history in `dir` and writes it into `into`: a SQL tool's
+/// as SQL revisions, the first a base, each following the one before;
+/// Alembic's as Python revision scripts with its graph. Nothing is written
+/// if any file would be overwritten or any migration is unreadable.
 pub fn import(tool: Tool, dir: &Path, into: &Path) -> Result<Imported, ImportError> {
     if !dir.is_dir() {
         return Err(ImportError::Layout(format!(
@@ -132,35 +152,72 @@ pub fn import(tool: Tool, dir: &Path, into: &Path) -> Result<Imported, ImportErr
             tool.name()
         )));
     }
+    let (files, ids, skipped, to_port) = match tool {
+        Tool::Alembic => alembic_files(dir, into)?,
+        _ => sql_files(tool, dir, into)?,
+    };
+    for (path, _) in &files {
+        if path.exists() {
+            return Err(ImportError::Exists(path.clone()));
+        }
+    }
+    std::fs::create_dir_all(into).map_err(|e| ImportError::io(into, e))?;
+    let mut written = Vec::new();
+    for (path, text) in files {
+        std::fs::write(&path, text).map_err(|e| ImportError::io(&path, e))?;
+        written.push(path);
+    }
+    Ok(Imported {
+        ids,
+        written,
+        skipped,
+        to_port,
+    })
+}
+
+/// The files to write, the ids in chain order, what was skipped and what
+/// needs a hand port.
+type Plan = (
+    Vec<(PathBuf, String)>,
+    Vec<String>,
+    Vec<Skipped>,
+    Vec<ToPort>,
+);
+
+/// An error unless `id` (made from `source`'s version) can be a revision id.
+fn check_id(id: &str, version: &str, source: &Path) -> Result<(), ImportError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ImportError::Layout(format!(
+            "{}: its version {version:?} cannot be a revision id (letters, digits, `_` and `-`, at most 64)",
+            source.display(),
+        )));
+    }
+    Ok(())
+}
+
+/// The file name (without extension) of revision `id`.
+fn stem(id: &str, message: &str) -> String {
+    let stem = crate::scaffold::crate_name(id, message);
+    stem.strip_prefix('r').unwrap_or(&stem).to_string()
+}
+
+/// A SQL tool's history as SQL revisions, a chain in the tool's order.
+fn sql_files(tool: Tool, dir: &Path, into: &Path) -> Result<Plan, ImportError> {
     let (migrations, skipped) = tools::read(tool, dir)?;
     if migrations.is_empty() {
-        return Err(ImportError::Layout(format!(
-            "no {} migrations in {}{}",
-            tool.name(),
-            dir.display(),
-            if skipped.is_empty() {
-                String::new()
-            } else {
-                format!(" ({} file(s) skipped)", skipped.len())
-            }
-        )));
+        return Err(empty(tool, dir, &skipped));
     }
     let mut files: Vec<(PathBuf, String)> = Vec::new();
     let mut ids = Vec::new();
     let mut parent: Option<String> = None;
     for migration in &migrations {
         let id = revision_id(&migration.version);
-        if id.len() > 64
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        {
-            return Err(ImportError::Layout(format!(
-                "{}: its version {:?} cannot be a revision id (letters, digits, `_` and `-`, at most 64)",
-                migration.source.display(),
-                migration.version
-            )));
-        }
+        check_id(&id, &migration.version, &migration.source)?;
         let info = RevisionInfo {
             id: id.clone(),
             down_revisions: parent.iter().cloned().collect(),
@@ -169,8 +226,7 @@ pub fn import(tool: Tool, dir: &Path, into: &Path) -> Result<Imported, ImportErr
             depends_on: Vec::new(),
             transactional: migration.transactional,
         };
-        let stem = crate::scaffold::crate_name(&id, &migration.description);
-        let stem = stem.strip_prefix('r').unwrap_or(&stem).to_string();
+        let stem = stem(&id, &migration.description);
         let header = format!(
             "{}-- imported from {} ({})\n",
             sql_file::header_lines(&info),
@@ -191,20 +247,46 @@ pub fn import(tool: Tool, dir: &Path, into: &Path) -> Result<Imported, ImportErr
         ids.push(id.clone());
         parent = Some(id);
     }
-    for (path, _) in &files {
-        if path.exists() {
-            return Err(ImportError::Exists(path.clone()));
+    Ok((files, ids, skipped, Vec::new()))
+}
+
+/// An Alembic history as Python revision scripts, its graph as it is.
+fn alembic_files(dir: &Path, into: &Path) -> Result<Plan, ImportError> {
+    let (revisions, skipped) = alembic::read(dir)?;
+    if revisions.is_empty() {
+        return Err(empty(Tool::Alembic, dir, &skipped));
+    }
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    let mut to_port = Vec::new();
+    for revision in &revisions {
+        check_id(&revision.id, &revision.id, &revision.source)?;
+        let written = into.join(format!("{}.py", stem(&revision.id, &revision.message)));
+        let shown = revision
+            .source
+            .strip_prefix(dir)
+            .unwrap_or(&revision.source);
+        let (text, calls) = alembic::script(revision, &shown.display().to_string())?;
+        to_port.extend(calls.into_iter().map(|call| ToPort {
+            written: written.clone(),
+            source: revision.source.clone(),
+            call,
+        }));
+        files.push((written, text));
+        ids.push(revision.id.clone());
+    }
+    Ok((files, ids, skipped, to_port))
+}
+
+fn empty(tool: Tool, dir: &Path, skipped: &[Skipped]) -> ImportError {
+    ImportError::Layout(format!(
+        "no {} migrations in {}{}",
+        tool.name(),
+        dir.display(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} file(s) skipped)", skipped.len())
         }
-    }
-    std::fs::create_dir_all(into).map_err(|e| ImportError::io(into, e))?;
-    let mut written = Vec::new();
-    for (path, text) in files {
-        std::fs::write(&path, text).map_err(|e| ImportError::io(&path, e))?;
-        written.push(path);
-    }
-    Ok(Imported {
-        ids,
-        written,
-        skipped,
-    })
+    ))
 }

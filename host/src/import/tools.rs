@@ -15,6 +15,11 @@ pub(crate) fn read(tool: Tool, dir: &Path) -> Result<(Vec<Migration>, Vec<Skippe
         Tool::Goose => goose(dir)?,
         Tool::Dbmate => dbmate(dir)?,
         Tool::Flyway => flyway(dir)?,
+        Tool::Alembic => {
+            return Err(ImportError::Layout(
+                "an Alembic history is Python, not SQL: it is read as revision scripts".to_string(),
+            ));
+        }
     };
     found.0.sort_by_key(|m| order_key(&m.version));
     for pair in found.0.windows(2) {
@@ -38,7 +43,7 @@ fn order_key(version: &str) -> Vec<(u128, String)> {
         .collect()
 }
 
-fn files(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
+pub(super) fn files(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
     let mut out = Vec::new();
     let entries = std::fs::read_dir(dir).map_err(|e| ImportError::io(dir, e))?;
     for entry in entries {
@@ -49,13 +54,13 @@ fn files(dir: &Path) -> Result<Vec<PathBuf>, ImportError> {
     Ok(out)
 }
 
-fn name_of(path: &Path) -> String {
+pub(super) fn name_of(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
-fn text(path: &Path) -> Result<String, ImportError> {
+pub(super) fn text(path: &Path) -> Result<String, ImportError> {
     let bytes = std::fs::read(path).map_err(|e| ImportError::io(path, e))?;
     String::from_utf8(bytes).map_err(|_| {
         ImportError::Layout(format!(

@@ -4,7 +4,7 @@
 //! where the tool keeps one) and with the revision `import` made of it,
 //! and exactly those revisions are stamped. Any mismatch stamps nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use sha2::{Digest, Sha384};
@@ -44,14 +44,40 @@ impl Project {
     /// history table and checked against its files in `dir` (which
     /// `retort import` turned into this project's revisions).
     pub async fn adopt(&self, tool: Tool, dir: &Path) -> Result<Adopted, Error> {
-        let (migrations, _) = crate::import::tools::read(tool, dir)
-            .map_err(|e| Error::Usage(format!("cannot read the {} history: {e}", tool.name())))?;
+        let unreadable = |e: crate::import::ImportError| {
+            Error::Usage(format!("cannot read the {} history: {e}", tool.name()))
+        };
+        let migrations = match tool {
+            Tool::Alembic => Vec::new(),
+            _ => crate::import::tools::read(tool, dir).map_err(unreadable)?.0,
+        };
+        let alembic_ids: BTreeSet<String> = match tool {
+            Tool::Alembic => crate::import::alembic::read(dir)
+                .map_err(unreadable)?
+                .0
+                .into_iter()
+                .map(|r| r.id)
+                .collect(),
+            _ => BTreeSet::new(),
+        };
         let sink = self.connect().await?;
         let (sink, result) = self
             .locked(sink, async |sink: &mut Sink| {
-                let rows = history(sink, tool, &migrations).await?;
-                let ids = match_files(tool, &migrations, &rows)?;
-                for id in &ids {
+                // The revisions to stamp up to: the last applied one of a
+                // chain, or every head Alembic recorded.
+                let (ids, targets) = match tool {
+                    Tool::Alembic => {
+                        let heads = alembic_heads(sink, &alembic_ids).await?;
+                        (heads.clone(), heads)
+                    }
+                    _ => {
+                        let rows = history(sink, tool, &migrations).await?;
+                        let ids = match_files(tool, &migrations, &rows)?;
+                        let last = ids.last().cloned().into_iter().collect();
+                        (ids, last)
+                    }
+                };
+                for id in &targets {
                     if self.catalog.get(id).is_none() {
                         return Err(Error::Usage(format!(
                             "{} applied migration {id}, but no revision {id} is in {}: run `retort import {} {}` first",
@@ -62,9 +88,16 @@ impl Project {
                         )));
                     }
                 }
-                let plan = match ids.last() {
-                    Some(last) => Some(self.stamp_on(sink, &Target::Revision(last.clone())).await?),
-                    None => None,
+                let mut plan: Option<StampPlan> = None;
+                for target in &targets {
+                    let step = self.stamp_on(sink, &Target::Revision(target.clone())).await?;
+                    let all = plan.get_or_insert_with(StampPlan::default);
+                    all.insert.extend(step.insert);
+                    all.delete.extend(step.delete);
+                }
+                let ids = match (tool, &plan) {
+                    (Tool::Alembic, Some(plan)) => plan.insert.clone(),
+                    _ => ids,
                 };
                 Ok(Adopted { ids, plan })
             })
@@ -76,6 +109,29 @@ impl Project {
         close(sink).await;
         result
     }
+}
+
+/// The heads `alembic_version` records, each a revision of the history.
+async fn alembic_heads(sink: &mut Sink, known: &BTreeSet<String>) -> Result<Vec<String>, Error> {
+    let rows = sink
+        .query("SELECT version_num FROM alembic_version ORDER BY version_num", &[], 1 << 20)
+        .await
+        .map_err(|e| match e {
+            QueryError::Db(e) => Error::Usage(format!(
+                "cannot read Alembic's version table alembic_version: {}; is this the database Alembic migrated?",
+                e.message
+            )),
+            QueryError::TooLarge => Error::Usage("alembic_version is larger than 1 MiB".to_string()),
+        })?;
+    let heads: Vec<String> = rows.values.iter().map(|row| text(&row[0])).collect();
+    for head in &heads {
+        if !known.contains(head) {
+            return Err(Error::Usage(format!(
+                "Alembic applied revision {head}, which no module of the history directory declares; nothing was stamped"
+            )));
+        }
+    }
+    Ok(heads)
 }
 
 /// The tool's history table, read as the tool writes it; a dirty or failed
@@ -106,6 +162,7 @@ async fn history(
             "schema_migrations",
             "SELECT version FROM schema_migrations ORDER BY version",
         ),
+        Tool::Alembic => return Ok(Vec::new()),
         Tool::Flyway => (
             "flyway_schema_history",
             "SELECT version, success, checksum FROM flyway_schema_history WHERE version IS NOT NULL ORDER BY installed_rank",
@@ -176,7 +233,7 @@ async fn history(
                     }),
             );
         }
-        Tool::Diesel | Tool::Dbmate => {
+        Tool::Diesel | Tool::Dbmate | Tool::Alembic => {
             out.extend(rows.values.iter().map(|row| AppliedRow {
                 version: text(&row[0]),
                 checksum: None,
