@@ -502,6 +502,59 @@ fn postgres_notices_are_shown_with_their_revision_and_in_json() {
 }
 
 #[test]
+fn mysql_warnings_are_shown_with_their_revision_and_in_json() {
+    let Some(db) = TestDb::create(Server::Mariadb) else {
+        return;
+    };
+    let s = Scratch::new(&[]);
+    s.write(
+        "0001_warn.sql",
+        format!(
+            "-- retort: id={} parents=none transactional=false\n-- retort:up\nCREATE TABLE a (id int PRIMARY KEY);\nDROP TABLE IF EXISTS nothing_here;\nDO CAST('12abc' AS SIGNED);\n-- retort:down\nDROP TABLE a;\n",
+            IDS[0]
+        )
+        .as_bytes(),
+    );
+    let url = db.url.clone();
+    let out = retort_on(s.dir.path(), &url, &["--format", "json", "upgrade"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let logs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "log")
+        .collect();
+    let messages: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|l| (l["level"].as_str().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(messages.len(), 2, "{stdout}");
+    assert_eq!(messages[0].0, "info");
+    assert!(
+        messages[0]
+            .1
+            .starts_with("database: Note 1051: Unknown table")
+            && messages[0].1.contains("nothing_here"),
+        "{messages:?}"
+    );
+    assert_eq!(messages[1].0, "warn");
+    assert!(
+        messages[1]
+            .1
+            .starts_with("database: Warning 1292: Truncated incorrect INTEGER value: '12abc'"),
+        "{messages:?}"
+    );
+    // At the default verbosity too; the downgrade, which warns of nothing, says nothing.
+    let out = retort_on(s.dir.path(), &url, &["downgrade", "base"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("database:"), "{stderr}");
+    let out = retort_on(s.dir.path(), &url, &["upgrade"]);
+    let (_, stderr) = text(&out);
+    assert!(stderr.contains("warn: database: Warning 1292"), "{stderr}");
+}
+
+#[test]
 fn a_scaffolded_sql_revision_needs_no_build_and_applies() {
     let s = Scratch::new(&[]);
     write_chain(&s, Dialect::Sqlite);

@@ -1,9 +1,11 @@
 //! What the database says besides results: PostgreSQL NOTICE and WARNING
 //! messages ("drop cascades to 29 other objects"), which psql shows by
-//! default. The driver reports them as tracing events; [`layer`] collects
-//! those of the call being [`collect`]ed (a task-local, so parallel
-//! targets never see each other's), and the call hands them back with its
-//! logs.
+//! default, and MySQL's warnings and notes (`SHOW WARNINGS`), which the
+//! mariadb client counts. PostgreSQL's driver reports them as tracing
+//! events; [`layer`] collects those of the call being [`collect`]ed (a
+//! task-local, so parallel targets never see each other's), the MySQL
+//! connection [`push`]es what `SHOW WARNINGS` returns, and the call hands
+//! them back with its logs.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -28,6 +30,17 @@ pub async fn collect<F: Future>(call: F) -> (F::Output, Vec<(Level, String)>) {
             (output, notices)
         })
         .await
+}
+
+/// Whether a [`collect`] is running on this task: only then are notices
+/// worth asking the database for.
+pub fn collecting() -> bool {
+    NOTICES.try_with(|_| ()).is_ok()
+}
+
+/// Adds a notice to the running [`collect`] (none running: dropped).
+pub fn push(level: Level, message: String) {
+    let _ = NOTICES.try_with(|n| n.borrow_mut().push((level, message)));
 }
 
 /// The tracing layer that hands notices to [`collect`].

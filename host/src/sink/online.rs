@@ -328,6 +328,16 @@ impl OnlineSink {
     }
 
     pub(super) async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let affected = self.execute_only(sql, params).await?;
+        if let Connection::Mysql(c) = &mut self.conn
+            && super::notices::collecting()
+        {
+            mysql_warnings(c).await;
+        }
+        Ok(affected)
+    }
+
+    async fn execute_only(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         if params.is_empty() {
             // The simple protocol: may carry several statements, prepares nothing.
             let raw = sqlx::raw_sql(AssertSqlSafe(sql.to_string()));
@@ -652,6 +662,26 @@ fn postgres_row(row: &PgRow, i: usize) -> Result<Value, DbError> {
         "BYTEA" => Value::Blob(decode::<Postgres, Vec<u8>>(raw)?),
         other => return Err(unsupported(row.columns()[i].name(), other)),
     })
+}
+
+/// What MySQL said about the statement just run (`SHOW WARNINGS`: level,
+/// code, message), handed to the notices of the running revision. The
+/// server keeps them only until the next statement, so this runs at once;
+/// failing to read them loses nothing but the warnings.
+async fn mysql_warnings(c: &mut MySqlConnection) {
+    let Ok(rows) = sqlx::raw_sql("SHOW WARNINGS").fetch_all(&mut *c).await else {
+        return;
+    };
+    for row in rows {
+        let level: String = row.try_get(0).unwrap_or_default();
+        let code: u32 = row.try_get(1).unwrap_or_default();
+        let message: String = row.try_get(2).unwrap_or_default();
+        let level_of = match level.as_str() {
+            "Note" => tracing::Level::INFO,
+            _ => tracing::Level::WARN,
+        };
+        super::notices::push(level_of, format!("{level} {code}: {message}"));
+    }
 }
 
 fn mysql_row(row: &MySqlRow, i: usize) -> Result<Value, DbError> {
