@@ -442,3 +442,173 @@ fn adopt_refuses_a_dirty_golang_migrate_and_reads_dbmate_and_goose() {
         }
     }
 }
+
+/// A history for one database: (version, name, up, down); the second
+/// holds a body with `;` inside (a trigger, a procedure), the third's down
+/// fails.
+type History = [(&'static str, &'static str, &'static str, &'static str); 3];
+
+const SQLITE_HISTORY: History = [
+    (
+        "20240101000001",
+        "items",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL);\n",
+        "DROP TABLE items;\n",
+    ),
+    (
+        "20240101000002",
+        "upper",
+        "CREATE TRIGGER items_upper AFTER INSERT ON items BEGIN\n  UPDATE items SET name = upper(name) WHERE id = NEW.id; -- one; two\nEND;\n",
+        "DROP TRIGGER items_upper;\n",
+    ),
+    (
+        "20240101000003",
+        "seed",
+        "INSERT INTO items (id, name) VALUES (1, 'avañe''ẽ; one');\n",
+        "DELETE FROM no_such_table;\n",
+    ),
+];
+
+const MARIADB_HISTORY: History = [
+    (
+        "20240101000001",
+        "items",
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL);\n",
+        "DROP TABLE items;\n",
+    ),
+    (
+        "20240101000002",
+        "add_item",
+        // No comment in the body: the mariadb client (the witness) strips
+        // comments from what it sends, Retort sends the text as written.
+        "CREATE PROCEDURE add_item(i INT)\nBEGIN\n  INSERT INTO items (id, name) VALUES (i, 'avañe''ẽ; one');\nEND;\n",
+        "DROP PROCEDURE add_item;\n",
+    ),
+    (
+        "20240101000003",
+        "seed",
+        "CALL add_item(1);\n",
+        "DELETE FROM no_such_table;\n",
+    ),
+];
+
+/// Writes `history` as goose (`-- +goose` sections) or sqlx (`.up.sql`/`.down.sql`) lays it out.
+fn write_small_history(tool: &str, history: &History, dir: &Path) {
+    for (version, name, up, down) in history {
+        match tool {
+            "goose" => write(
+                &dir.join(format!("{version}_{name}.sql")),
+                &format!(
+                    "-- +goose Up\n-- +goose StatementBegin\n{up}-- +goose StatementEnd\n\n-- +goose Down\n{down}"
+                ),
+            ),
+            _ => {
+                write(&dir.join(format!("{version}_{name}.up.sql")), up);
+                write(&dir.join(format!("{version}_{name}.down.sql")), down);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_sqlite_history_imports_and_applies_as_sqlite3_applies_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    write_small_history("sqlx", &SQLITE_HISTORY, &history);
+    let out = import_into_migrations(tmp.path(), "sqlx", &history);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let schema = |db: &Path| {
+        crate::common::sqlite3(
+            db,
+            "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE '%retort%' ORDER BY 1, 2;",
+        )
+    };
+    let items = "SELECT id, name FROM items ORDER BY id;";
+
+    let online = tmp.path().join("online.db");
+    let url = format!("sqlite://{}", online.display());
+    let out = retort_on(tmp.path(), &url, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(crate::common::version_ids(&online).len(), 3);
+    assert_eq!(crate::common::sqlite3(&online, items), "1|AVAñE'ẽ; ONE\n");
+
+    let offline = tmp.path().join("offline.db");
+    let out = retort_on(
+        tmp.path(),
+        &format!("sqlite://{}", offline.display()),
+        &["upgrade", "--sql"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    crate::common::sqlite3_script(&offline, &text(&out).0);
+
+    let direct = tmp.path().join("direct.db");
+    for (_, _, up, _) in SQLITE_HISTORY {
+        crate::common::sqlite3_script(&direct, up);
+    }
+    assert_eq!(schema(&online), schema(&direct));
+    assert_eq!(schema(&offline), schema(&direct));
+    assert_eq!(
+        crate::common::sqlite3(&offline, items),
+        crate::common::sqlite3(&direct, items)
+    );
+
+    let out = retort_on(tmp.path(), &url, &["downgrade", "-1"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("20240101000003_seed.down.sql:1: "),
+        "{stderr}"
+    );
+    assert_eq!(crate::common::version_ids(&online).len(), 3);
+}
+
+#[test]
+fn a_mariadb_history_imports_and_applies_as_the_mariadb_client_applies_it() {
+    let Some(online) = TestDb::create(Server::Mariadb) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let history = tmp.path().join("history");
+    write_small_history("goose", &MARIADB_HISTORY, &history);
+    let out = import_into_migrations(tmp.path(), "goose", &history);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let routines = "SELECT ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = DATABASE();";
+    let items = "SELECT id, name FROM items ORDER BY id;";
+
+    let out = retort_on(tmp.path(), &online.url, &["upgrade"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    assert_eq!(online.version_ids().len(), 3);
+    assert_eq!(online.sql(items), "1\tavañe'ẽ; one\n");
+
+    let offline = TestDb::create(Server::Mariadb).unwrap();
+    let out = retort_on(tmp.path(), &offline.url, &["upgrade", "--sql"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    offline.apply(&text(&out).0);
+
+    // The client needs DELIMITER around a body; the file as written does not.
+    let direct = TestDb::create(Server::Mariadb).unwrap();
+    for (_, _, up, _) in MARIADB_HISTORY {
+        if up.contains("BEGIN") {
+            direct.apply(&format!(
+                "DELIMITER //\n{}//\nDELIMITER ;\n",
+                up.trim_end().trim_end_matches(';')
+            ));
+        } else {
+            direct.apply(up);
+        }
+    }
+    for db in [&online, &offline] {
+        assert_eq!(
+            without_host_tables(&db.schema()),
+            without_host_tables(&direct.schema())
+        );
+        assert_eq!(db.sql(routines), direct.sql(routines));
+        assert_eq!(db.sql(items), direct.sql(items));
+    }
+
+    let out = retort_on(tmp.path(), &online.url, &["downgrade", "-1"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(".down.sql:1: "), "{stderr}");
+    assert_eq!(online.version_ids().len(), 3);
+}
