@@ -81,6 +81,7 @@ impl Error {
             | Error::Graph(_)
             | Error::Usage(_)
             | Error::Scaffold(_) => 2,
+            Error::Lock(crate::sink::LockError::Unusable(_)) => 2,
             Error::Lock(_) => 3,
             Error::Dirty { .. } | Error::Drift(_) | Error::Unconfined { .. } => 4,
         }

@@ -216,3 +216,53 @@ async fn a_held_mariadb_lock_times_out_with_exit_3() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
     assert_eq!(db.version_ids(), EXAMPLE_IDS);
 }
+
+#[test]
+fn a_sqlite_database_reached_through_a_symlink_takes_the_same_lock() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let db = s.db("app.db");
+    std::fs::File::create(&db).unwrap();
+    let link = s.dir.path().join("link.db");
+    std::os::unix::fs::symlink(&db, &link).unwrap();
+    let real = std::fs::canonicalize(&db).unwrap();
+    let lock_path = format!("{}.retort-lock", real.display());
+    let holder = std::fs::File::create(&lock_path).unwrap();
+    holder.lock().unwrap();
+    std::fs::write(&lock_path, "the run through app.db").unwrap();
+    // Through the symlink, and through a path with `..` in it.
+    let dotted = s.dir.path().join("sub/../link.db");
+    std::fs::create_dir(s.dir.path().join("sub")).unwrap();
+    for path in [&link, &dotted] {
+        refused_while_held(
+            &s,
+            &format!("sqlite://{}", path.display()),
+            "the run through app.db",
+        );
+    }
+    assert!(!Path::new(&format!("{}.retort-lock", link.display())).exists());
+    assert_eq!(
+        crate::common::sqlite3(&db, "SELECT COUNT(*) FROM sqlite_master;"),
+        "0\n"
+    );
+}
+
+#[test]
+fn a_lock_file_that_cannot_be_opened_is_exit_2_with_the_reason() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let db = s.db("app.db");
+    // A directory where the lock file goes: no run holds it, none can.
+    std::fs::create_dir(format!("{}.retort-lock", db.display())).unwrap();
+    let migrations = s.migrations.to_str().unwrap();
+    let url = s.url();
+    let out = retort_command(
+        s.dir.path(),
+        &["--database-url", &url, "--migrations", migrations, "run"],
+    )
+    .output()
+    .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot open the lock file"), "{stderr}");
+    assert!(stderr.contains("app.db.retort-lock"), "{stderr}");
+    assert!(!stderr.contains("another retort run"), "{stderr}");
+}

@@ -36,6 +36,10 @@ pub enum LockError {
     /// Taking the lock failed for another reason.
     #[error("cannot take the migration lock: {0}")]
     Failed(String),
+    /// The lock cannot be taken here at all (its file cannot be opened):
+    /// no other run holds it, so waiting or retrying will not help.
+    #[error("cannot take the migration lock: {0}")]
+    Unusable(String),
 }
 
 const POLL: Duration = Duration::from_millis(100);
@@ -190,19 +194,40 @@ async fn mysql_holder(c: &mut sqlx::MySqlConnection, table: &str) -> Option<Stri
     ))
 }
 
+/// The lock file of the database file `db`: `<db>.retort-lock` beside the
+/// file itself, whatever name it was reached by (a symlink, `./x/../app.db`),
+/// so that two runs on one file always take one lock.
+fn lock_path(db: &Path) -> std::path::PathBuf {
+    let canonical = std::fs::canonicalize(db).ok().or_else(|| {
+        let parent = db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Some(std::fs::canonicalize(parent).ok()?.join(db.file_name()?))
+    });
+    let mut name = canonical
+        .unwrap_or_else(|| db.to_path_buf())
+        .into_os_string();
+    name.push(".retort-lock");
+    std::path::PathBuf::from(name)
+}
+
 /// Takes an exclusive lock on `<db>.retort-lock`, polling until `timeout`,
 /// and writes who holds it into the file for those who wait.
 async fn lock_file(db: &Path, timeout: Duration) -> Result<std::fs::File, LockError> {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".retort-lock");
-    let path = std::path::PathBuf::from(name);
+    let path = lock_path(db);
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| LockError::Failed(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| {
+            LockError::Unusable(format!(
+                "cannot open the lock file {}: {e}; make it a file this user can write, or pass --no-lock",
+                path.display()
+            ))
+        })?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
