@@ -73,6 +73,9 @@ impl Error {
     /// The process exit code for this error: 1 when a run failed (a revision
     /// or the database), 2 for usage, configuration and input errors.
     pub fn exit_code(&self) -> u8 {
+        if let Some(signal) = self.interrupted() {
+            return signal.exit_code();
+        }
         match self {
             Error::Run(crate::runner::RunError::Mode(_)) => 2,
             Error::Run(_) | Error::Database { .. } | Error::Connect(_) | Error::Engine(_) => 1,
@@ -84,6 +87,16 @@ impl Error {
             Error::Lock(crate::sink::LockError::Unusable(_)) => 2,
             Error::Lock(_) => 3,
             Error::Dirty { .. } | Error::Drift(_) | Error::Unconfined { .. } => 4,
+        }
+    }
+}
+
+impl Error {
+    /// The signal (SIGTERM, SIGINT) that stopped a run, if one did.
+    pub fn interrupted(&self) -> Option<crate::interrupt::Signal> {
+        match self {
+            Error::Run(e) => e.interrupted(),
+            _ => None,
         }
     }
 }
@@ -105,24 +118,44 @@ fn describe_unconfined(findings: &[String], role_sql: &str) -> String {
 }
 
 fn describe_dirty(table: &str, failures: &[crate::runner::RecordedFailure]) -> String {
-    let mut out = format!(
-        "refusing to run: {} revision(s) failed part-way earlier and may have left changes behind (recorded in {table})",
-        failures.len()
-    );
+    let interrupted = failures.iter().filter(|f| f.interrupted()).count();
+    let mut out = if interrupted == failures.len() {
+        format!(
+            "refusing to run: a previous run was interrupted while {} revision(s) ran that can commit part-way, so some of their statements may be in the database (journaled in {table})",
+            failures.len()
+        )
+    } else {
+        format!(
+            "refusing to run: {} revision(s) failed part-way earlier and may have left changes behind (recorded in {table})",
+            failures.len()
+        )
+    };
     for f in failures {
-        let error = f.error.lines().next().unwrap_or("");
-        out.push_str(&format!(
-            "\n  {} failed in {} at {}: {error}",
-            f.id, f.direction, f.failed_at
-        ));
+        out.push_str("\n  ");
+        out.push_str(&f.describe());
         if let Some(statement) = &f.statement {
-            out.push_str(&format!("\n    statement: {}", statement.trim()));
+            let label = if f.interrupted() {
+                "last statement that ran"
+            } else {
+                "statement"
+            };
+            out.push_str(&format!("\n    {label}: {}", statement.trim()));
         }
     }
     let id = failures.first().map_or("ID", |f| f.id.as_str());
-    out.push_str(&format!(
-        "\n  inspect the database, then run `retort resolve {id} --applied` if the revision's changes are all in place, or `retort resolve {id} --rolled-back` once you have undone them"
-    ));
+    match failures.iter().find_map(|f| f.journal.as_ref().map(|j| (f, j))) {
+        Some((f, j)) => out.push_str(&format!(
+            "\n  ways out: `retort resolve {} --resume` runs it again, skipping the {} statement(s) that ran (checked to be the same ones) and continuing from statement {}; or inspect the database and run `retort resolve {} --applied` if its changes are all in place, or `retort resolve {} --rolled-back` once you have undone them",
+            f.id,
+            j.statements,
+            j.statements + 1,
+            f.id,
+            f.id
+        )),
+        None => out.push_str(&format!(
+            "\n  inspect the database, then run `retort resolve {id} --applied` if the revision's changes are all in place, or `retort resolve {id} --rolled-back` once you have undone them"
+        )),
+    }
     out
 }
 

@@ -30,6 +30,7 @@ mod error;
 mod graph;
 pub mod import;
 mod init;
+mod interrupt;
 mod printable;
 mod project;
 pub mod revision_crates;

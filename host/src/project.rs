@@ -5,6 +5,7 @@ mod audit;
 mod authoring;
 mod deploy;
 mod dry_run;
+mod resume;
 mod stamp;
 
 pub use audit::{InterpreterChange, Verification};

@@ -195,8 +195,11 @@ pub enum Command {
     ///
     /// `--applied` when everything the revision does is in place (the version
     /// table is set as if it had completed); `--rolled-back` once you have
-    /// undone its changes (the version table stays as before it).
-    /// Example: `retort resolve e05b7d9c1a42 --rolled-back`.
+    /// undone its changes (the version table stays as before it); `--resume`
+    /// to run it again from the statement its journal says it stopped at
+    /// (a revision that can commit part-way keeps one: any on MySQL/MariaDB,
+    /// any with `transactional: false`).
+    /// Example: `retort resolve e05b7d9c1a42 --rolled-back`, `retort resolve e05b7d9c1a42 --resume`.
     Resolve(ResolveArgs),
     /// Check that every applied revision's component is the one that was applied.
     ///
@@ -355,7 +358,7 @@ pub struct CurrentArgs {
 /// `retort resolve`.
 #[derive(Debug, Args)]
 #[group(skip)]
-#[command(group(clap::ArgGroup::new("resolution").required(true).args(["applied", "rolled_back"])))]
+#[command(group(clap::ArgGroup::new("resolution").required(true).args(["applied", "rolled_back", "resume"])))]
 pub struct ResolveArgs {
     /// The revision id (or a unique prefix) that failed part-way.
     pub revision: String,
@@ -365,6 +368,10 @@ pub struct ResolveArgs {
     /// Its changes have been undone: record it as not done.
     #[arg(long)]
     pub rolled_back: bool,
+    /// Run it again from where its journal says it stopped: the statements
+    /// that ran are checked to be the same and skipped, the rest run.
+    #[arg(long)]
+    pub resume: bool,
 }
 
 /// `retort verify`.

@@ -68,6 +68,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
     ) {
         warn_stale_builds(&config, quiet);
     }
+    let _signals = match &cli.command {
+        Command::Upgrade(a) if !a.sql => Some(crate::interrupt::install()),
+        Command::Downgrade(a) if !a.sql => Some(crate::interrupt::install()),
+        Command::Run(_) => Some(crate::interrupt::install()),
+        _ => None,
+    };
     let outcome = match cli.command {
         Command::Build => build(config, quiet).await,
         Command::Import(args) => import(&config, &args, ui),
@@ -161,6 +167,7 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
         }
         Command::Verify(args) => verify(config, &args.accept, quiet).await,
         Command::Doctor => doctor(config).await,
+        Command::Resolve(args) if args.resume => resume(config, &args.revision, quiet).await,
         Command::Resolve(args) => resolve(config, &args.revision, args.applied, quiet).await,
         Command::History(args)
             if config.chains().len() > 1 && !args.graph && !args.dot && args.range.is_none() =>
@@ -345,6 +352,35 @@ async fn resolve(config: Config, revision: &str, applied: bool, quiet: bool) -> 
     Ok(())
 }
 
+async fn resume(config: Config, revision: &str, quiet: bool) -> Done {
+    config.require_url()?;
+    let project = Project::open(config).await?;
+    let _signals = crate::interrupt::install();
+    let mut observer = |event: crate::runner::Event<'_>| {
+        if let crate::runner::Event::Log { id, line } = event {
+            note(quiet, &format!("  [{id}] {}: {}", line.level, line.message));
+        }
+    };
+    let (failure, steps) = project.resume(revision, &mut observer).await?;
+    let skipped = failure.journal.as_ref().map_or(0, |j| j.statements);
+    let sent = steps.first().map_or(0, |s| s.statements);
+    note(
+        quiet,
+        &format!(
+            "Resumed: {} {} completed: {skipped} statement(s) that had run were checked and skipped, {} more ran; it is recorded as {}.",
+            failure.id,
+            failure.direction,
+            sent.saturating_sub(skipped),
+            if failure.direction == "downgrade" {
+                "not applied"
+            } else {
+                "applied"
+            }
+        ),
+    );
+    Ok(())
+}
+
 /// Writes a script to stdout: as it is into a file or a pipe, with control
 /// characters escaped on a terminal (a revision's literal could hold escape
 /// sequences).
@@ -425,18 +461,24 @@ async fn current(config: Config, verbose: bool, quiet: bool) -> Done {
     config.require_url()?;
     let project = Project::open(config).await?;
     let applied = project.current().await?;
-    for failure in project.failures().await? {
+    let failures = project.failures().await?;
+    for failure in &failures {
         note(
             quiet,
             &format!(
-                "warning: {} failed part-way in {} at {} and is unresolved: {} (see `retort resolve --help`)",
-                failure.id, failure.direction, failure.failed_at, failure.error
+                "warning: unresolved: {} (see `retort resolve --help`)",
+                failure.describe()
             ),
         );
     }
+    // The version table alone does not say where the database is.
+    let dirty = || match failures.is_empty() {
+        true => Ok(()),
+        false => Err(Outcome::Exit(ExitCode::from(4))),
+    };
     if applied.is_empty() {
         note(quiet, "No revision is applied (base).");
-        return Ok(());
+        return dirty();
     }
     let ids: BTreeSet<String> = applied.iter().map(|r| r.id.clone()).collect();
     let graph = project.graph();
@@ -462,7 +504,7 @@ async fn current(config: Config, verbose: bool, quiet: bool) -> Done {
             out(&format!("{id}{}", tag(id)));
         }
     }
-    Ok(())
+    dirty()
 }
 
 async fn stamp(config: Config, target: &str, quiet: bool) -> Done {
@@ -508,7 +550,15 @@ async fn check(config: Config) -> Done {
     let project = Project::open(config).await?;
     let several = project.chains().count() > 1;
     let mut all_applied = true;
+    let mut dirty = false;
     for chain in project.chains() {
+        for failure in chain.failures().await? {
+            dirty = true;
+            out(&format!(
+                "unresolved: {} (see `retort resolve --help`)",
+                failure.describe()
+            ));
+        }
         let check = chain.check().await?;
         let tag = if several {
             format!("[{}] ", chain.source_name())
@@ -534,7 +584,9 @@ async fn check(config: Config) -> Done {
             ));
         }
     }
-    if all_applied {
+    if dirty {
+        Err(Outcome::Exit(ExitCode::from(4)))
+    } else if all_applied {
         Ok(())
     } else {
         Err(Outcome::Exit(ExitCode::from(1)))

@@ -146,15 +146,25 @@ pub async fn run(config: Config, command: Command) -> Done {
                         .with("failed_at", json!(f.failed_at))
                         .with("statement", json!(f.statement))
                         .with("error", json!(f.error))
+                        .with("interrupted", json!(f.interrupted()))
+                        .with(
+                            "statements_run",
+                            json!(f.journal.as_ref().map(|j| j.statements)),
+                        )
                 })
                 .collect();
+            let dirty = !failures.is_empty();
             json_line(
                 &Obj::default()
                     .with("applied_heads", json!(applied_heads))
                     .with("applied", rows)
                     .with("unresolved_failures", failures),
             );
-            Ok(())
+            if dirty {
+                Err(Outcome::Exit(ExitCode::from(4)))
+            } else {
+                Ok(())
+            }
         }
         Command::Doctor => {
             config.require_url()?;
@@ -176,7 +186,9 @@ pub async fn run(config: Config, command: Command) -> Done {
             let several = project.chains().count() > 1;
             let (mut applied_heads, mut pending, mut sources) =
                 (Vec::new(), Vec::new(), Vec::new());
+            let mut unresolved = Vec::new();
             for chain in project.chains() {
+                unresolved.extend(chain.failures().await?.iter().map(|f| f.describe()));
                 let check = chain.check().await?;
                 if several {
                     sources.push(
@@ -197,8 +209,12 @@ pub async fn run(config: Config, command: Command) -> Done {
             if several {
                 value.set("sources", sources);
             }
+            let dirty = !unresolved.is_empty();
+            value.set("unresolved_failures", json!(unresolved));
             json_line(&value);
-            if pending.is_empty() {
+            if dirty {
+                Err(Outcome::Exit(ExitCode::from(4)))
+            } else if pending.is_empty() {
                 Ok(())
             } else {
                 Err(Outcome::Exit(ExitCode::from(1)))

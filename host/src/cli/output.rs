@@ -284,7 +284,12 @@ impl<'a> Reporter<'a> {
                 0
             }
             Err(e) => {
-                done.set("status", json!("failed"));
+                let status = if e.interrupted().is_some() {
+                    "interrupted"
+                } else {
+                    "failed"
+                };
+                done.set("status", json!(status));
                 done.set("exit_code", json!(e.exit_code()));
                 self.summary(&mut done, elapsed);
                 done.set("applied", json!(completed(e)));

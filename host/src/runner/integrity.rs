@@ -20,7 +20,8 @@
 //! - SQLite: its authorizer already refuses every access to the host's
 //!   tables; the row count is checked as well.
 //!
-//! The failures table must stay as it was: absent, or without rows.
+//! The failures table must stay as it was: absent, or without rows but the
+//! running revision's journal record, with the count the host wrote.
 
 use std::collections::BTreeMap;
 
@@ -158,6 +159,7 @@ impl HostTables {
         table: &VersionTable,
         sink: &mut Sink,
         in_transaction: bool,
+        journal: Option<(&str, u64)>,
     ) -> Result<(), String> {
         let read = |e: DbError| format!("cannot read the host's tables: {e}");
         let version = VersionTable::qualify(sink, table.name());
@@ -268,8 +270,20 @@ impl HostTables {
             return changed(&format!("{} was created or dropped", table.failures_name()));
         }
         if exists {
-            let sql = format!("SELECT count(*) FROM {failures}");
-            let rows = sink.host_query(&sql, &[]).await.map_err(read)?;
+            // Nothing but the running revision's journal record, as the host wrote it.
+            let (sql, params) = match journal {
+                None => (format!("SELECT count(*) FROM {failures}"), Vec::new()),
+                Some((id, statements)) => (
+                    format!(
+                        "SELECT count(*) FROM {failures} WHERE revision_id <> $1 OR statements IS NULL OR statements <> $2"
+                    ),
+                    vec![
+                        Value::Text(id.to_string()),
+                        Value::Integer(statements as i64),
+                    ],
+                ),
+            };
+            let rows = sink.host_query(&sql, &params).await.map_err(read)?;
             if !matches!(
                 rows.values.first().map(Vec::as_slice),
                 Some([Value::Integer(0)])

@@ -15,7 +15,7 @@ use tracing::Instrument;
 use crate::catalog::Catalog;
 use crate::graph::{Direction, Plan};
 use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Rules, Sandbox};
-use crate::sink::{Mode, Sink};
+use crate::sink::{Journal, Mode, Resume, Sink};
 use crate::value::DbError;
 use integrity::HostTables;
 pub use version_table::{AppliedRevision, RecordedFailure, VersionTable};
@@ -140,6 +140,26 @@ pub enum RunError {
     /// The plan cannot run in the chosen transaction mode.
     #[error("{0}")]
     Mode(String),
+    /// A signal stopped the run before its next revision started.
+    #[error("interrupted by {}: the run stopped before revision {next}, which did not start{}{}", .signal.name(), rolled_back_note(*.whole_run), applied_note(.applied))]
+    Interrupted {
+        /// The signal.
+        signal: crate::interrupt::Signal,
+        /// The revision that would have run next.
+        next: String,
+        /// Whether the run's single transaction was rolled back.
+        whole_run: bool,
+        /// Revisions completed before it.
+        applied: Vec<String>,
+    },
+}
+
+fn rolled_back_note(whole_run: bool) -> &'static str {
+    if whole_run {
+        "; the run's single transaction was rolled back: the database and the version table are as before the run"
+    } else {
+        ""
+    }
 }
 
 impl RunError {
@@ -148,7 +168,17 @@ impl RunError {
         match self {
             RunError::Revision(f) => &f.applied,
             RunError::Bookkeeping { applied, .. } => applied,
+            RunError::Interrupted { applied, .. } => applied,
             RunError::Mode(_) => &[],
+        }
+    }
+
+    /// The signal that stopped the run, if one did.
+    pub fn interrupted(&self) -> Option<crate::interrupt::Signal> {
+        match self {
+            RunError::Interrupted { signal, .. } => Some(*signal),
+            RunError::Revision(f) => f.interrupted,
+            _ => None,
         }
     }
 
@@ -198,6 +228,8 @@ pub struct RevisionFailure {
     pub aftermath: Aftermath,
     /// Revisions completed before it that stay applied.
     pub applied: Vec<String>,
+    /// The signal that stopped it, if one did.
+    pub interrupted: Option<crate::interrupt::Signal>,
 }
 
 impl fmt::Display for Direction {
@@ -279,6 +311,10 @@ pub struct Runner<'a> {
     caller_transaction: bool,
     /// What the host's tables hold (online), to check after each revision.
     host: Option<HostTables>,
+    /// This run's id, in the journal records it writes.
+    run_id: String,
+    /// The interrupted run's record the (one-step) plan resumes from.
+    resume: Option<Resume>,
 }
 
 /// The per-step context a failure report needs.
@@ -309,7 +345,26 @@ impl<'a> Runner<'a> {
             rules,
             caller_transaction: false,
             host: None,
+            run_id: new_run_id(),
+            resume: None,
         }
+    }
+
+    /// For `resolve --resume`: the plan's one step continues an
+    /// interrupted run of it, skipping the statements `resume` counts.
+    pub fn resuming(mut self, resume: Resume) -> Self {
+        self.resume = Some(resume);
+        self
+    }
+
+    /// Whether a step keeps a statement journal: online, outside a
+    /// rehearsal, when it can commit part-way (any revision on MySQL,
+    /// whose DDL commits at once; any outside a transaction).
+    fn journaled(&self, dialect: crate::dialect::Dialect, in_transaction: bool) -> bool {
+        let online = matches!(self.sink.as_ref(), Some(Sink::Online(_)));
+        online
+            && !self.caller_transaction
+            && (dialect == crate::dialect::Dialect::Mysql || !in_transaction)
     }
 
     /// For a caller that has already begun the transaction the whole run
@@ -347,11 +402,25 @@ impl<'a> Runner<'a> {
         if mode == TransactionMode::All {
             self.check_all_mode(plan)?;
         }
-        let _ = dialect;
+        let journaling = plan.steps.iter().any(|id| {
+            self.catalog
+                .get(id)
+                .is_some_and(|e| self.journaled(dialect, whole_run || e.info.transactional))
+        });
         if let Some(first) = plan.steps.first() {
             let tables = self.table.host_tables();
             self.sink().protect(&tables);
             let table = self.table;
+            if journaling {
+                table.ensure_failures(self.sink()).await.map_err(|error| {
+                    RunError::Bookkeeping {
+                        id: first.clone(),
+                        action: "creating the journal (the failures table)",
+                        error,
+                        applied: Vec::new(),
+                    }
+                })?;
+            }
             self.host = HostTables::read(table, self.sink())
                 .await
                 .map_err(|error| RunError::Bookkeeping {
@@ -384,6 +453,20 @@ impl<'a> Runner<'a> {
         }
         let mut done: Vec<StepReport> = Vec::with_capacity(plan.steps.len());
         for (index, id) in plan.steps.iter().enumerate() {
+            if let Some(signal) = crate::interrupt::requested() {
+                if whole_run && !self.caller_transaction {
+                    let _ = self.sink().execute("ROLLBACK", &[]).await;
+                }
+                return Err(RunError::Interrupted {
+                    signal,
+                    next: id.clone(),
+                    whole_run,
+                    applied: match mode {
+                        TransactionMode::PerRevision => done.iter().map(|s| s.id.clone()).collect(),
+                        TransactionMode::All => Vec::new(),
+                    },
+                });
+            }
             let entry = self
                 .catalog
                 .get(id)
@@ -502,6 +585,31 @@ impl<'a> Runner<'a> {
             .expect("the sink is back after every step");
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
+        let journaled = self.journaled(dialect, step.in_transaction);
+        let resume = if journaled { self.resume.take() } else { None };
+        let entry = self.catalog.get(step.id).expect("planned ids exist");
+        if journaled {
+            let table = self.table;
+            let empty = Journal::new(String::new(), step.id, step.direction, None).digest();
+            let direction = step.direction.to_string();
+            let run_id = self.run_id.clone();
+            let start = version_table::JournalStart {
+                id: step.id,
+                direction: &direction,
+                run_id: &run_id,
+                sha256: &entry.sha256,
+                digest: &empty,
+                resume: resume.is_some(),
+            };
+            table
+                .journal_start(self.sink(), &start)
+                .await
+                .map_err(|e| bookkeeping("recording in the journal that the revision starts", e))?;
+        }
+        let sink = self
+            .sink
+            .as_mut()
+            .expect("the sink is back after every step");
         if own_transaction {
             let probe = match &self.host {
                 Some(host) => host.begin_probe(dialect),
@@ -515,9 +623,12 @@ impl<'a> Runner<'a> {
                 host.begun(&probed);
             }
         }
-        let entry = self.catalog.get(step.id).expect("planned ids exist");
         let mut sink = self.sink.take().expect("the sink is back after every step");
         let rules = (self.rules)(step.id);
+        if journaled {
+            let failures = VersionTable::qualify(&sink, &self.table.failures_name());
+            sink.arm_journal(Journal::new(failures, step.id, step.direction, resume));
+        }
         sink.tap_mut().begin_revision(step.id, step.direction);
         sink.scope_tables(rules.table_prefix.as_deref());
         sink.revision_running(true);
@@ -527,17 +638,31 @@ impl<'a> Runner<'a> {
             .await;
         sink.revision_running(false);
         sink.tap_mut().end_revision();
+        let journal = sink.take_journal();
         self.sink = Some(sink);
+        if let Some(journal) = &journal {
+            // A resume that sent other statements is refused, whatever the
+            // revision made of the refusal.
+            let refused = match journal.stopped() {
+                Some(reason) => Some(reason.to_string()),
+                None if outcome.result == CallResult::Completed => journal.finished().err(),
+                None => None,
+            };
+            if let Some(reason) = refused {
+                outcome.result = CallResult::Refused(reason);
+            }
+        }
+        let journal_count = journal.as_ref().map(|j| (step.id, j.count()));
         for line in &outcome.logs {
             observer(Event::Log { id: step.id, line });
         }
         if outcome.result == CallResult::Completed
-            && let Err(reason) = self.verify(step, &outcome, dialect).await
+            && let Err(reason) = self.verify(step, &outcome, dialect, journal_count).await
         {
             outcome.result = CallResult::Refused(reason);
         }
         if outcome.result != CallResult::Completed {
-            let aftermath = self.aftermath(step, &outcome).await;
+            let aftermath = self.aftermath(step, &outcome, journaled).await;
             return Err(RunError::Revision(Box::new(RevisionFailure {
                 id: step.id.to_string(),
                 direction: step.direction,
@@ -546,10 +671,21 @@ impl<'a> Runner<'a> {
                 stderr: outcome.stderr,
                 aftermath,
                 applied: applied(),
+                interrupted: crate::interrupt::requested(),
             })));
         }
         let table = self.table;
+        // The version row and the end of the journal record in one
+        // transaction: the host's own, when the revision's is not open.
+        let revision_tx_open = own_transaction
+            && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit);
+        let bookkeeping_tx = journaled && !revision_tx_open;
         let sink = self.sink();
+        if bookkeeping_tx {
+            sink.execute(dialect.begin(), &[])
+                .await
+                .map_err(|e| bookkeeping("BEGIN of the version row", e))?;
+        }
         let recorded = match step.direction {
             Direction::Upgrade => {
                 let duration = match sink.mode() {
@@ -568,8 +704,17 @@ impl<'a> Runner<'a> {
             }
             Direction::Downgrade => table.delete(sink, step.id).await,
         };
+        let recorded = match recorded {
+            Ok(()) if journaled => table.clear_failure(sink, step.id).await,
+            other => other,
+        };
         if let Err(e) = recorded {
-            if own_transaction {
+            if bookkeeping_tx {
+                let _ = sink.execute("ROLLBACK", &[]).await;
+                let message =
+                    format!("the revision completed but its version row could not be written: {e}");
+                let _ = self.record_failure(step, None, &message).await;
+            } else if own_transaction {
                 let _ = sink.execute("ROLLBACK", &[]).await;
             } else if !step.in_transaction && outcome.succeeded > 0 {
                 // Its work is done and cannot be undone, but is not recorded.
@@ -585,7 +730,7 @@ impl<'a> Runner<'a> {
                 Direction::Downgrade => host.deleted(step.id),
             }
         }
-        if own_transaction {
+        if own_transaction || bookkeeping_tx {
             self.sink()
                 .execute("COMMIT", &[])
                 .await
@@ -611,6 +756,7 @@ impl<'a> Runner<'a> {
         step: &Step<'_>,
         outcome: &Outcome,
         dialect: crate::dialect::Dialect,
+        journal: Option<(&str, u64)>,
     ) -> Result<(), String> {
         let Some(host) = self.host.take() else {
             return Ok(());
@@ -628,7 +774,8 @@ impl<'a> Runner<'a> {
                     .await
                     .map_err(|fault| fault.reason)?;
             }
-            host.verify(self.table, self.sink(), expect_open).await
+            host.verify(self.table, self.sink(), expect_open, journal)
+                .await
         }
         .await;
         self.host = Some(host);
@@ -636,7 +783,12 @@ impl<'a> Runner<'a> {
     }
 
     /// Rolls back what can be, records what cannot, and says which it was.
-    async fn aftermath(&mut self, step: &Step<'_>, outcome: &Outcome) -> Aftermath {
+    async fn aftermath(
+        &mut self,
+        step: &Step<'_>,
+        outcome: &Outcome,
+        journaled: bool,
+    ) -> Aftermath {
         if self.sink().mode() == Mode::Offline {
             return Aftermath::NoScript;
         }
@@ -677,6 +829,10 @@ impl<'a> Runner<'a> {
             let recorded = self.record_failure(step, statement, &error).await;
             return Aftermath::Partial { reason, recorded };
         }
+        if journaled {
+            // Nothing of it remains: neither does its journal record.
+            self.forget_journal(step).await;
+        }
         if broken {
             return Aftermath::ConnectionLost;
         }
@@ -684,6 +840,21 @@ impl<'a> Runner<'a> {
             Some(e) => Aftermath::RollbackFailed(e),
             None if step.mode == TransactionMode::All => Aftermath::RunRolledBack,
             None => Aftermath::RolledBack,
+        }
+    }
+
+    /// Removes the journal record of a step that left nothing behind.
+    async fn forget_journal(&mut self, step: &Step<'_>) {
+        let table = self.table;
+        let sink = self.sink();
+        if sink.is_broken()
+            && let Err(e) = sink.reconnect().await
+        {
+            tracing::warn!("cannot remove the journal record of {}: {e}", step.id);
+            return;
+        }
+        if let Err(e) = table.clear_failure(sink, step.id).await {
+            tracing::warn!("cannot remove the journal record of {}: {e}", step.id);
         }
     }
 
@@ -704,6 +875,18 @@ impl<'a> Runner<'a> {
             .map(|()| table.failures_name())
             .map_err(|e| e.to_string())
     }
+}
+
+/// A run's id: 32 hex digits from the system's random source.
+fn new_run_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = (nanos ^ u128::from(std::process::id())).to_be_bytes();
+    }
+    hex::encode(bytes)
 }
 
 fn step_comment(direction: Direction, info: &RevisionInfo) -> String {

@@ -42,6 +42,103 @@ pub struct RecordedFailure {
     pub statement: Option<String>,
     /// What went wrong.
     pub error: String,
+    /// The journal of a revision that can commit part-way, when it kept one.
+    pub journal: Option<JournalRecord>,
+}
+
+/// What the journal says of a revision that could commit part-way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalRecord {
+    /// `running` while (or when interrupted while) the revision ran;
+    /// `failed` once a failure was recorded.
+    pub state: String,
+    /// The run that started it.
+    pub run_id: String,
+    /// The sha256 of the revision it ran.
+    pub sha256: String,
+    /// Statements of it that ran and are committed.
+    pub statements: u64,
+    /// The journal digest over them.
+    pub digest: String,
+}
+
+impl RecordedFailure {
+    /// Whether the process stopped while the revision ran (killed, its
+    /// connection lost): nothing recorded how it ended.
+    pub fn interrupted(&self) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.state == RUNNING)
+    }
+
+    /// One line: what happened to the revision, and how far it got.
+    pub fn describe(&self) -> String {
+        let (id, direction) = (&self.id, &self.direction);
+        match &self.journal {
+            Some(j) if j.state == RUNNING => {
+                let run = if j.run_id.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (run {})", j.run_id)
+                };
+                let progress = match j.statements {
+                    0 => "before any of its statements had run".to_string(),
+                    k => format!(
+                        "after statement {k} of it had run and committed (the interrupted run was at statement {})",
+                        k + 1
+                    ),
+                };
+                format!(
+                    "{id}: the previous run{run} was interrupted in its {direction}, started at {}, {progress}",
+                    self.failed_at
+                )
+            }
+            Some(j) => {
+                let error = self.error.lines().next().unwrap_or("");
+                format!(
+                    "{id} failed in {direction} at {} after {} of its statement(s) had run and committed: {error}",
+                    self.failed_at, j.statements
+                )
+            }
+            None => {
+                let error = self.error.lines().next().unwrap_or("");
+                format!("{id} failed in {direction} at {}: {error}", self.failed_at)
+            }
+        }
+    }
+}
+
+/// The journal's state of a revision under way (or interrupted).
+pub const RUNNING: &str = "running";
+
+/// What a journal record says until the run records how the revision ended.
+pub const INTERRUPTED_ERROR: &str = "the run was interrupted while this revision ran (the process was killed or its connection lost) before it could record how the revision ended";
+
+/// The failures table's columns: those of the first release, then the journal's.
+const FAILURES_COLUMNS: &str = "revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    direction VARCHAR(16) NOT NULL,\n    failed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    statement TEXT,\n    error TEXT NOT NULL";
+
+/// Added to a failures table an earlier release made.
+const JOURNAL_COLUMNS: [(&str, &str); 5] = [
+    ("state", "state VARCHAR(16)"),
+    ("run_id", "run_id VARCHAR(40)"),
+    ("sha256", "sha256 VARCHAR(64)"),
+    ("statements", "statements BIGINT"),
+    ("digest", "digest VARCHAR(64)"),
+];
+
+/// What [`VersionTable::journal_start`] writes.
+#[derive(Debug, Clone)]
+pub struct JournalStart<'a> {
+    /// The revision id.
+    pub id: &'a str,
+    /// `upgrade` or `downgrade`.
+    pub direction: &'a str,
+    /// This run's id.
+    pub run_id: &'a str,
+    /// The revision's sha256.
+    pub sha256: &'a str,
+    /// The journal's digest of no statements.
+    pub digest: &'a str,
+    /// Whether an interrupted run's record is resumed (kept, not replaced).
+    pub resume: bool,
 }
 
 /// The version table of one database, as one chain (source) sees it.
@@ -161,17 +258,23 @@ impl VersionTable {
 
     /// The table's column names, lower case.
     async fn column_names(&self, sink: &mut Sink) -> Result<Vec<String>, DbError> {
+        let name = self.name.clone();
+        self.column_names_of(sink, &name).await
+    }
+
+    /// The column names of the host's table `name`, lower case.
+    async fn column_names_of(&self, sink: &mut Sink, name: &str) -> Result<Vec<String>, DbError> {
         let dialect = sink.dialect();
         let schema = sink.host_schema().unwrap_or("main").to_string();
         let (sql, params) = match dialect {
             crate::dialect::Dialect::Sqlite => (
                 // The name is a validated identifier: no quote to escape.
-                format!("SELECT name FROM pragma_table_info('{}')", self.name),
+                format!("SELECT name FROM pragma_table_info('{name}')"),
                 vec![],
             ),
             _ => (
                 "SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2".to_string(),
-                vec![Value::Text(schema), Value::Text(self.name.clone())],
+                vec![Value::Text(schema), Value::Text(name.to_string())],
             ),
         };
         Ok(sink
@@ -277,7 +380,71 @@ impl VersionTable {
         format!("{}_failures", self.name)
     }
 
-    /// Records that `id` failed part-way; replaces an older record for it.
+    /// Creates the failures table if it does not exist, with the journal's
+    /// columns, and adds them to a table an earlier release made (online).
+    pub async fn ensure_failures(&self, sink: &mut Sink) -> Result<(), DbError> {
+        let table = VersionTable::qualify(sink, &self.failures_name());
+        let journal: Vec<&str> = JOURNAL_COLUMNS.iter().map(|(_, ddl)| *ddl).collect();
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (\n    {FAILURES_COLUMNS},\n    {}\n)",
+            journal.join(",\n    ")
+        );
+        sink.execute(&create, &[]).await?;
+        if sink.mode() != crate::sink::Mode::Online {
+            return Ok(());
+        }
+        let columns = self.column_names_of(sink, &self.failures_name()).await?;
+        for (name, ddl) in JOURNAL_COLUMNS {
+            if !columns.iter().any(|c| c == name) {
+                sink.execute(&format!("ALTER TABLE {table} ADD COLUMN {ddl}"), &[])
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes, in autocommit, that revision `id` starts to run `direction`
+    /// (its journal record, with no statements yet); a resume marks the
+    /// interrupted run's record as running again, keeping its count.
+    pub async fn journal_start(
+        &self,
+        sink: &mut Sink,
+        start: &JournalStart<'_>,
+    ) -> Result<(), DbError> {
+        let table = VersionTable::qualify(sink, &self.failures_name());
+        if start.resume {
+            let sql = format!(
+                "UPDATE {table} SET state = $1, run_id = $2, error = $3 WHERE revision_id = $4"
+            );
+            let params = [
+                Value::Text(RUNNING.into()),
+                Value::Text(start.run_id.into()),
+                Value::Text(INTERRUPTED_ERROR.into()),
+                Value::Text(start.id.into()),
+            ];
+            return sink.execute(&sql, &params).await.map(drop);
+        }
+        let delete = format!("DELETE FROM {table} WHERE revision_id = $1");
+        sink.execute(&delete, &[Value::Text(start.id.into())])
+            .await?;
+        let insert = format!(
+            "INSERT INTO {table} (revision_id, direction, error, state, run_id, sha256, statements, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        );
+        let params = [
+            Value::Text(start.id.into()),
+            Value::Text(start.direction.into()),
+            Value::Text(INTERRUPTED_ERROR.into()),
+            Value::Text(RUNNING.into()),
+            Value::Text(start.run_id.into()),
+            Value::Text(start.sha256.into()),
+            Value::Integer(0),
+            Value::Text(start.digest.into()),
+        ];
+        sink.execute(&insert, &params).await.map(drop)
+    }
+
+    /// Records that `id` failed part-way: its journal record, if it has one,
+    /// is marked failed (keeping how far it got); otherwise a record is made.
     pub async fn record_failure(
         &self,
         sink: &mut Sink,
@@ -286,21 +453,30 @@ impl VersionTable {
         statement: Option<&str>,
         error: &str,
     ) -> Result<(), DbError> {
+        self.ensure_failures(sink).await?;
         let table = VersionTable::qualify(sink, &self.failures_name());
-        let create = format!(
-            "CREATE TABLE IF NOT EXISTS {table} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    direction VARCHAR(16) NOT NULL,\n    failed_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    statement TEXT,\n    error TEXT NOT NULL\n)"
+        let statement = statement.map_or(Value::Null, |s| Value::Text(s.into()));
+        let update = format!(
+            "UPDATE {table} SET state = $1, failed_at = CURRENT_TIMESTAMP, statement = $2, error = $3 WHERE revision_id = $4"
         );
-        sink.execute(&create, &[]).await?;
-        let delete = format!("DELETE FROM {table} WHERE revision_id = $1");
-        sink.execute(&delete, &[Value::Text(id.into())]).await?;
+        let params = [
+            Value::Text("failed".into()),
+            statement.clone(),
+            Value::Text(error.into()),
+            Value::Text(id.into()),
+        ];
+        if sink.execute(&update, &params).await? > 0 {
+            return Ok(());
+        }
         let insert = format!(
-            "INSERT INTO {table} (revision_id, direction, statement, error) VALUES ($1, $2, $3, $4)"
+            "INSERT INTO {table} (revision_id, direction, statement, error, state) VALUES ($1, $2, $3, $4, $5)"
         );
         let params = [
             Value::Text(id.into()),
             Value::Text(direction.into()),
-            statement.map_or(Value::Null, |s| Value::Text(s.into())),
+            statement,
             Value::Text(error.into()),
+            Value::Text("failed".into()),
         ];
         sink.execute(&insert, &params).await.map(drop)
     }
@@ -312,13 +488,22 @@ impl VersionTable {
         if !table_exists(sink, &name).await? {
             return Ok(Vec::new());
         }
+        let columns = self.column_names_of(sink, &name).await?;
+        let journal = JOURNAL_COLUMNS
+            .iter()
+            .all(|(c, _)| columns.iter().any(|have| have == c));
         let sql = format!(
-            "SELECT revision_id, direction, {}, statement, error FROM {} ORDER BY revision_id",
+            "SELECT revision_id, direction, {}, statement, error{} FROM {} ORDER BY revision_id",
             dialect.timestamp_as_text("failed_at"),
+            if journal {
+                ", state, run_id, sha256, statements, digest"
+            } else {
+                ""
+            },
             VersionTable::qualify(sink, &name)
         );
-        let text = |v: &Value| match v {
-            Value::Text(s) => Some(s.clone()),
+        let text = |v: Option<&Value>| match v {
+            Some(Value::Text(s)) => Some(s.clone()),
             _ => None,
         };
         Ok(sink
@@ -327,16 +512,26 @@ impl VersionTable {
             .values
             .iter()
             .map(|row| RecordedFailure {
-                id: row.first().and_then(text).unwrap_or_default(),
-                direction: row.get(1).and_then(text).unwrap_or_default(),
-                failed_at: row.get(2).and_then(text).unwrap_or_default(),
-                statement: row.get(3).and_then(text),
-                error: row.get(4).and_then(text).unwrap_or_default(),
+                id: text(row.first()).unwrap_or_default(),
+                direction: text(row.get(1)).unwrap_or_default(),
+                failed_at: text(row.get(2)).unwrap_or_default(),
+                statement: text(row.get(3)),
+                error: text(row.get(4)).unwrap_or_default(),
+                journal: text(row.get(5)).map(|state| JournalRecord {
+                    state,
+                    run_id: text(row.get(6)).unwrap_or_default(),
+                    sha256: text(row.get(7)).unwrap_or_default(),
+                    statements: match row.get(8) {
+                        Some(Value::Integer(n)) => (*n).max(0) as u64,
+                        _ => 0,
+                    },
+                    digest: text(row.get(9)).unwrap_or_default(),
+                }),
             })
             .collect())
     }
 
-    /// Forgets the recorded failure of `id`.
+    /// Forgets the recorded failure (or finished journal record) of `id`.
     pub async fn clear_failure(&self, sink: &mut Sink, id: &str) -> Result<(), DbError> {
         let sql = format!(
             "DELETE FROM {} WHERE revision_id = $1",

@@ -228,6 +228,9 @@ impl HostState {
     /// the size of the SQL and its parameters (one call's, and the whole
     /// revision's), the host's rules, the policy. Returns the time left.
     fn admit(&mut self, sql: &str, params: &[Value]) -> wasmtime::Result<Duration> {
+        if let Some(signal) = crate::interrupt::requested() {
+            return Err(self.interrupted(signal, None));
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(self.exhaust(self.time_budget()));
@@ -293,6 +296,45 @@ impl HostState {
         self.exhaust(budget)
     }
 
+    /// A signal asked the run to stop: the revision stops here (`note`
+    /// says what was done about the statement under way, if one was).
+    fn interrupted(
+        &mut self,
+        signal: crate::interrupt::Signal,
+        note: Option<String>,
+    ) -> wasmtime::Error {
+        self.refused = Some(match note {
+            Some(note) if !note.is_empty() => format!(
+                "interrupted by {}: the statement under way was stopped ({note})",
+                signal.name()
+            ),
+            Some(_) => format!(
+                "interrupted by {}: the statement under way was stopped",
+                signal.name()
+            ),
+            None => format!("interrupted by {} before its next statement", signal.name()),
+        });
+        wasmtime::format_err!("interrupted")
+    }
+
+    /// A signal came while a statement ran: it is stopped on the server
+    /// and the connection given up, as an overrun one is.
+    async fn interrupt_statement(
+        &mut self,
+        signal: crate::interrupt::Signal,
+        sql: &str,
+    ) -> wasmtime::Error {
+        let note = match self.sink.as_mut() {
+            Some(sink) => sink.abandon().await,
+            None => String::new(),
+        };
+        self.last_failure = Some(FailedStatement {
+            sql: sql.to_string(),
+            error: DbError::host(format!("stopped by {}", signal.name())),
+        });
+        self.interrupted(signal, Some(note))
+    }
+
     fn time_budget(&self) -> Exhausted {
         Exhausted::Time(format!("{}", self.limits.timeout.as_secs_f64()))
     }
@@ -354,7 +396,17 @@ impl database::Host for HostState {
         let left = self.admit(&sql, &params)?;
         self.statements += 1;
         cpu::lock(&self.cpu).pause();
-        let answer = tokio::time::timeout(left, self.sink()?.execute(&sql, &params)).await;
+        let answer = {
+            let sink = self.sink()?;
+            tokio::select! {
+                answer = tokio::time::timeout(left, sink.execute(&sql, &params)) => Ok(answer),
+                signal = crate::interrupt::wait() => Err(signal),
+            }
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(signal) => return Err(self.interrupt_statement(signal, &sql).await),
+        };
         let result = match answer {
             Ok(result) => result,
             Err(_) => return Err(self.abandon().await),
@@ -376,7 +428,17 @@ impl database::Host for HostState {
         // against the revision's memory budget as they arrive.
         let max = self.limits.result_bytes.min(self.limits.memory_bytes);
         cpu::lock(&self.cpu).pause();
-        let answer = tokio::time::timeout(left, self.sink()?.query(&sql, &params, max)).await;
+        let answer = {
+            let sink = self.sink()?;
+            tokio::select! {
+                answer = tokio::time::timeout(left, sink.query(&sql, &params, max)) => Ok(answer),
+                signal = crate::interrupt::wait() => Err(signal),
+            }
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(signal) => return Err(self.interrupt_statement(signal, &sql).await),
+        };
         let result = match answer {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(QueryError::Db(e))) => Err(e),
@@ -561,6 +623,9 @@ impl Sandbox {
         store.epoch_deadline_callback(move |mut ctx| {
             let now = Instant::now();
             let state = ctx.data_mut();
+            if let Some(signal) = crate::interrupt::requested() {
+                return Err(state.interrupted(signal, None));
+            }
             if now >= state.deadline {
                 let budget = state.time_budget();
                 return Err(state.exhaust(budget));

@@ -3,6 +3,7 @@
 //! in Retort knows which one it is talking to.
 
 mod cancel;
+mod journal;
 mod lock;
 pub mod notices;
 mod offline;
@@ -11,6 +12,7 @@ mod reach;
 mod sqlite_guard;
 mod tap;
 
+pub use journal::{Journal, Resume};
 pub use lock::LockError;
 pub use offline::Recorder;
 pub use online::{ConnectError, OnlineSink, TxFault, redact, sqlite_file};
@@ -78,6 +80,11 @@ impl Sink {
     pub async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         check_params(params)?;
         self.tap_mut().statement(false, sql, params);
+        let record = match self.journal_before(false, sql, params) {
+            journal::Before::Send { record } => record,
+            journal::Before::Skip => return Ok(0),
+            journal::Before::Refuse(e) => return Err(e),
+        };
         let span = statement_span("execute", sql, params);
         let result = async {
             match self {
@@ -91,7 +98,11 @@ impl Sink {
             Ok(rows) => span.record("rows", rows),
             Err(e) => span.record("error", tracing::field::display(e)),
         };
-        result.map_err(|e| self.explain_db(e))
+        let result = result.map_err(|e| self.explain_db(e));
+        if record && result.is_ok() {
+            self.journal_after(false, sql, params).await?;
+        }
+        result
     }
 
     /// Runs a statement that returns rows, keeping at most `max` bytes of
@@ -104,6 +115,11 @@ impl Sink {
     ) -> Result<Rows, QueryError> {
         check_params(params)?;
         self.tap_mut().statement(true, sql, params);
+        let record = match self.journal_before(true, sql, params) {
+            journal::Before::Send { record } => record,
+            journal::Before::Skip => return Ok(Rows::default()),
+            journal::Before::Refuse(e) => return Err(QueryError::Db(e)),
+        };
         let span = statement_span("query", sql, params);
         let result = async {
             match self {
@@ -118,7 +134,51 @@ impl Sink {
             Err(QueryError::Db(e)) => span.record("error", tracing::field::display(e)),
             Err(QueryError::TooLarge) => span.record("error", "over its result budget"),
         };
-        result.map_err(|e| self.explain(e))
+        let result = result.map_err(|e| self.explain(e));
+        if record && result.is_ok() {
+            self.journal_after(true, sql, params).await?;
+        }
+        result
+    }
+
+    /// What the armed journal says of a revision's statement (nothing to
+    /// journal when none is armed or the statement is the host's own).
+    fn journal_before(&mut self, query: bool, sql: &str, params: &[Value]) -> journal::Before {
+        match self {
+            Sink::Online(s) if s.tap.is_open() => match s.journal.as_mut() {
+                Some(journal) => journal.before(query, sql, params),
+                None => journal::Before::Send { record: false },
+            },
+            _ => journal::Before::Send { record: false },
+        }
+    }
+
+    async fn journal_after(
+        &mut self,
+        query: bool,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(), DbError> {
+        match self {
+            Sink::Online(s) => s.journal_after(query, sql, params).await,
+            Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    /// Arms `journal` for the revision about to run (online; offline there
+    /// is nothing to journal).
+    pub fn arm_journal(&mut self, journal: Journal) {
+        if let Sink::Online(s) = self {
+            s.journal = Some(journal);
+        }
+    }
+
+    /// Disarms the journal after the revision, handing it back.
+    pub fn take_journal(&mut self) -> Option<Journal> {
+        match self {
+            Sink::Online(s) => s.journal.take(),
+            Sink::Offline(_) => None,
+        }
     }
 
     /// A query of the host's own (no budget on its rows).

@@ -90,6 +90,8 @@ pub struct OnlineSink {
     tx_mark: Option<String>,
     /// The digest of the revisions' statements.
     pub(super) tap: super::Tap,
+    /// The journal of the revision running, when it can commit part-way.
+    pub(super) journal: Option<super::Journal>,
 }
 
 impl OnlineSink {
@@ -112,6 +114,7 @@ impl OnlineSink {
             control: None,
             tx_mark: None,
             tap: super::Tap::default(),
+            journal: None,
         };
         sink.identify()
             .await
@@ -335,6 +338,35 @@ impl OnlineSink {
             mysql_warnings(c).await;
         }
         Ok(affected)
+    }
+
+    /// Journals a revision's statement that succeeded, on the revision's
+    /// own connection (so it commits, or rolls back, with what it counts).
+    pub(super) async fn journal_after(
+        &mut self,
+        query: bool,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(), DbError> {
+        let Some(journal) = self.journal.as_mut() else {
+            return Ok(());
+        };
+        let (update, values) = journal.after(query, sql, params);
+        // SQLite's authorizer keeps revisions off the host's tables: this
+        // write is the host's.
+        self.revision_running(false);
+        let written = self.execute_only(&update, &values).await;
+        self.revision_running(true);
+        match written {
+            Ok(_) => {
+                super::journal::crash_point();
+                Ok(())
+            }
+            Err(e) => Err(self
+                .journal
+                .as_mut()
+                .map_or(e.clone(), |j| j.write_failed(&e))),
+        }
     }
 
     async fn execute_only(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {

@@ -153,32 +153,7 @@ impl Tap {
         if !self.is_open() {
             return;
         }
-        let h = &mut self.hasher;
-        h.update(if query { b"Q" } else { b"E" });
-        put_bytes(h, sql.as_bytes());
-        h.update((params.len() as u32).to_be_bytes());
-        for value in params {
-            match value {
-                Value::Null => h.update(b"N"),
-                Value::Boolean(b) => h.update([b'B', u8::from(*b)]),
-                Value::Integer(i) => {
-                    h.update(b"I");
-                    h.update(i.to_be_bytes());
-                }
-                Value::Float(x) => {
-                    h.update(b"F");
-                    h.update(x.to_bits().to_be_bytes());
-                }
-                Value::Text(s) => {
-                    h.update(b"T");
-                    put_bytes(h, s.as_bytes());
-                }
-                Value::Blob(b) => {
-                    h.update(b"X");
-                    put_bytes(h, b);
-                }
-            }
-        }
+        hash_statement(&mut self.hasher, query, sql, params);
         self.statements += 1;
         if let Some(t) = &mut self.transcript {
             t.push(Transcribed::Statement {
@@ -206,6 +181,35 @@ impl Tap {
     /// Revisions that asked whether they run online or offline, in run order.
     pub fn mode_dependent(&self) -> &[String] {
         &self.mode_dependent
+    }
+}
+
+/// Adds one statement to `h` in the digest's encoding (see the module docs).
+pub(super) fn hash_statement(h: &mut Sha256, query: bool, sql: &str, params: &[Value]) {
+    h.update(if query { b"Q" } else { b"E" });
+    put_bytes(h, sql.as_bytes());
+    h.update((params.len() as u32).to_be_bytes());
+    for value in params {
+        match value {
+            Value::Null => h.update(b"N"),
+            Value::Boolean(b) => h.update([b'B', u8::from(*b)]),
+            Value::Integer(i) => {
+                h.update(b"I");
+                h.update(i.to_be_bytes());
+            }
+            Value::Float(x) => {
+                h.update(b"F");
+                h.update(x.to_bits().to_be_bytes());
+            }
+            Value::Text(s) => {
+                h.update(b"T");
+                put_bytes(h, s.as_bytes());
+            }
+            Value::Blob(b) => {
+                h.update(b"X");
+                put_bytes(h, b);
+            }
+        }
     }
 }
 
