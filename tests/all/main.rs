@@ -16,6 +16,7 @@ mod host_wall;
 mod hostile;
 mod import;
 mod integrity;
+mod interrupted;
 mod locking;
 mod mixed;
 mod offline;

@@ -63,7 +63,7 @@ impl OnlineSink {
         }
         let schema = self.host_schema().unwrap_or("public").to_string();
         let conn = self.control.as_mut().unwrap_or(&mut self.conn);
-        match conn {
+        let taken = match conn {
             Connection::Postgres(c) => loop {
                 let sql = format!("SELECT pg_try_advisory_lock({PG_KEY})");
                 let row = sqlx::query(AssertSqlSafe(sql))
@@ -93,7 +93,10 @@ impl OnlineSink {
                     .await
                     .map_err(failed)?;
                 match row.try_get::<Option<i64>, _>(0).map_err(failed)? {
-                    Some(1) => Ok(()),
+                    Some(1) => {
+                        reap_mysql(c, table).await;
+                        Ok(())
+                    }
                     Some(_) => Err(LockError::Timeout {
                         waited: started.elapsed(),
                         holder: mysql_holder(c, table).await,
@@ -109,7 +112,14 @@ impl OnlineSink {
                 self.lock_file = Some(file);
                 Ok(())
             }
+        };
+        if taken.is_ok()
+            && let Connection::Mysql(main) = &mut self.conn
+        {
+            mark_mysql(main, table).await;
+            self.locked_table = Some(table.to_string());
         }
+        taken
     }
 
     /// Releases the migration lock (closing the connection releases it too)
@@ -122,6 +132,16 @@ impl OnlineSink {
         let Some(mut control) = self.control.take() else {
             return;
         };
+        let broken = self.is_broken();
+        if let Connection::Mysql(main) = &mut self.conn
+            && !broken
+        {
+            let sql = format!("DO RELEASE_LOCK({MYSQL_RUN_NAME})");
+            let _ = sqlx::query(AssertSqlSafe(sql))
+                .bind(table)
+                .execute(&mut *main)
+                .await;
+        }
         let schema = self.host_schema().unwrap_or("public").to_string();
         let result = match &mut control {
             Connection::Postgres(c) => {
@@ -151,6 +171,64 @@ impl OnlineSink {
         }
     }
 }
+
+/// The lock a run's own connection holds while the run holds the migration
+/// lock (MySQL): a connection that holds it while nobody holds the
+/// migration lock belongs to a run that died.
+const MYSQL_RUN_NAME: &str =
+    "CONCAT('retort-run:', LEFT(SHA2(CONCAT(DATABASE(), '.', ?), 256), 40))";
+
+/// Takes the run lock on the run's own connection (after the migration
+/// lock): the next run can then tell, if this one dies, which session it left.
+pub(super) async fn mark_mysql(main: &mut sqlx::MySqlConnection, table: &str) {
+    let sql = format!("DO GET_LOCK({MYSQL_RUN_NAME}, 0)");
+    if let Err(e) = sqlx::query(AssertSqlSafe(sql))
+        .bind(table)
+        .execute(main)
+        .await
+    {
+        tracing::debug!("taking the run's session lock: {e}");
+    }
+}
+
+/// With the migration lock just taken: a session that still holds the run
+/// lock belongs to a run that died (its lock connection is gone) and may be
+/// running a long statement still, holding its locks, as MySQL does not
+/// notice a client that went away until the statement ends. It is killed,
+/// and waited for a few seconds.
+async fn reap_mysql(control: &mut sqlx::MySqlConnection, table: &str) {
+    let Some(session) = run_lock_holder(control, table).await else {
+        return;
+    };
+    tracing::warn!(
+        "connection {session} of a retort run that died is still on the server: stopping it"
+    );
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(format!("KILL {session}")))
+        .execute(&mut *control)
+        .await
+    {
+        tracing::warn!("cannot stop connection {session}, left by a run that died: {e}");
+        return;
+    }
+    let started = Instant::now();
+    while run_lock_holder(control, table).await == Some(session) && started.elapsed() < REAP_WAIT {
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The session holding the run lock, if one does.
+async fn run_lock_holder(control: &mut sqlx::MySqlConnection, table: &str) -> Option<i64> {
+    let sql = format!("SELECT CAST(IS_USED_LOCK({MYSQL_RUN_NAME}) AS SIGNED)");
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(table)
+        .fetch_one(control)
+        .await
+        .ok()
+        .and_then(|row| row.try_get::<Option<i64>, _>(0).ok().flatten())
+}
+
+/// How long a killed session of a dead run is waited for.
+const REAP_WAIT: Duration = Duration::from_secs(10);
 
 async fn postgres_holder(c: &mut sqlx::PgConnection, table: &str, schema: &str) -> Option<String> {
     let sql = format!(

@@ -92,6 +92,9 @@ pub struct OnlineSink {
     pub(super) tap: super::Tap,
     /// The journal of the revision running, when it can commit part-way.
     pub(super) journal: Option<super::Journal>,
+    /// The version table whose migration lock this run holds (MySQL: its
+    /// run lock is taken again on a new connection).
+    pub(super) locked_table: Option<String>,
 }
 
 impl OnlineSink {
@@ -115,6 +118,7 @@ impl OnlineSink {
             tx_mark: None,
             tap: super::Tap::default(),
             journal: None,
+            locked_table: None,
         };
         sink.identify()
             .await
@@ -225,6 +229,12 @@ pub(super) async fn open(
                 .application_name("retort")
                 .log_slow_statements(SLOW_LOG_LEVEL, SLOW_AFTER);
             let mut conn = options.connect().await.map_err(|e| fail(e.to_string()))?;
+            // A session whose client died ends within a second even during
+            // a long statement (PostgreSQL 14+; older servers lack the
+            // setting, and keep today's behaviour).
+            let _ = sqlx::raw_sql("SET client_connection_check_interval = 1000")
+                .execute(&mut conn)
+                .await;
             if let Some(schema) = schema {
                 let quoted = Dialect::Postgres.quote_ident(schema);
                 let sql =
@@ -259,6 +269,11 @@ impl OnlineSink {
             new.protect(&old.host_tables());
         }
         std::mem::swap(&mut self.conn, &mut fresh.conn);
+        if let (Connection::Mysql(main), Some(_)) = (&mut self.conn, &self.control)
+            && let Some(table) = &self.locked_table
+        {
+            super::lock::mark_mysql(main, table).await;
+        }
         self.sqlite = fresh.sqlite;
         self.backend = fresh.backend;
         self.broken = false;
