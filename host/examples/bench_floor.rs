@@ -4,7 +4,7 @@
 //! renders the same statements as a script, with literals, to stdout.
 //!
 //! ```sh
-//! bench_floor URL N upgrade|downgrade|sql
+//! bench_floor URL N upgrade|downgrade|sql      # URL: sqlite:…, postgres://…, mysql://… (mariadb://…)
 //! ```
 
 #[path = "bench/workload.rs"]
@@ -13,10 +13,11 @@ mod workload;
 
 use std::str::FromStr;
 
+use sqlx::mysql::MySqlConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection};
-use workload::{ROWS, VERSION_TABLE, downgrade, id, row, upgrade, version_delete, version_insert};
+use workload::{ROWS, downgrade, id, row, upgrade, version_delete, version_insert, version_table};
 
 const SHA256: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -25,7 +26,7 @@ macro_rules! run {
     ($c:expr, $n:expr, $up:expr, $mark:expr) => {{
         let c = &mut $c;
         let raw = |sql: String| sqlx::raw_sql(AssertSqlSafe(sql));
-        raw(VERSION_TABLE.into()).execute(&mut *c).await?;
+        raw(version_table($mark)).execute(&mut *c).await?;
         let order: Vec<usize> = if $up {
             (0..$n).collect()
         } else {
@@ -63,7 +64,7 @@ macro_rules! run {
 
 /// The upgrade as a script: what a hand-written generator would print.
 fn script(n: usize) -> String {
-    let mut out = format!("{VERSION_TABLE};\n");
+    let mut out = format!("{};\n", version_table('$'));
     for i in 0..n {
         let up = upgrade(i, '$');
         out.push_str(&format!("BEGIN;\n{};\n{};\n", up.ddl[0], up.ddl[1]));
@@ -96,6 +97,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .create_if_missing(true)
             .foreign_keys(true);
         run!(options.connect().await?, n, up, '?')?;
+    } else if let Some(rest) = url
+        .strip_prefix("mysql:")
+        .or_else(|| url.strip_prefix("mariadb:"))
+    {
+        let options = MySqlConnectOptions::from_str(&format!("mysql:{rest}"))?;
+        run!(options.connect().await?, n, up, 'm')?;
     } else {
         run!(
             PgConnectOptions::from_str(url)?.connect().await?,

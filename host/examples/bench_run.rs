@@ -6,8 +6,8 @@
 //!
 //! ```sh
 //! bench_run --templates FIRST.wasm NEXT.wasm [--n 100,1000] [--reps 5]
-//!           [--dialects sqlite,postgres] [--pg postgres://postgres@127.0.0.1:5432]
-//!           [--work DIR]
+//!           [--dialects sqlite,postgres,mariadb] [--pg postgres://postgres@127.0.0.1:5432]
+//!           [--mysql mysql://root@127.0.0.1:3306] [--work DIR]
 //! ```
 //!
 //! Before timing anything it checks, at N=3 on SQLite, that Retort and the
@@ -32,6 +32,7 @@ struct Options {
     reps: usize,
     dialects: Vec<String>,
     pg: String,
+    mysql: String,
     work: PathBuf,
     /// Whether `work` is ours to remove at the end (no `--work` given).
     scratch: bool,
@@ -42,8 +43,9 @@ fn parse() -> Fallible<Options> {
         templates: [PathBuf::new(), PathBuf::new()],
         ns: vec![100, 1000],
         reps: 5,
-        dialects: vec!["sqlite".into(), "postgres".into()],
+        dialects: vec!["sqlite".into(), "postgres".into(), "mariadb".into()],
         pg: "postgres://postgres@127.0.0.1:5432".into(),
+        mysql: "mysql://root@127.0.0.1:3306".into(),
         work: std::env::temp_dir().join(format!("retort-bench-{}", std::process::id())),
         scratch: true,
     };
@@ -59,6 +61,7 @@ fn parse() -> Fallible<Options> {
                     .collect::<Result<_, _>>()?
             }
             "--reps" => o.reps = value()?.parse()?,
+            "--mysql" => o.mysql = value()?,
             "--dialects" => o.dialects = value()?.split(',').map(String::from).collect(),
             "--pg" => o.pg = value()?,
             "--work" => {
@@ -69,7 +72,7 @@ fn parse() -> Fallible<Options> {
         }
     }
     if o.templates[0].as_os_str().is_empty() || o.reps == 0 {
-        return Err("usage: bench_run --templates FIRST.wasm NEXT.wasm [--n 100,1000] [--reps 5] [--dialects sqlite,postgres] [--pg URL] [--work DIR]".into());
+        return Err("usage: bench_run --templates FIRST.wasm NEXT.wasm [--n 100,1000] [--reps 5] [--dialects sqlite,postgres,mariadb] [--pg URL] [--mysql URL] [--work DIR]".into());
     }
     Ok(o)
 }
@@ -148,6 +151,7 @@ struct Target {
     url: String,
     sqlite: Option<PathBuf>,
     admin: Option<(String, String)>,
+    mysql: bool,
 }
 
 impl Target {
@@ -159,6 +163,16 @@ impl Target {
                     url: format!("sqlite:{}", file.display()),
                     sqlite: Some(file),
                     admin: None,
+                    mysql: false,
+                }
+            }
+            "mariadb" | "mysql" => {
+                let name = format!("retort_bench_{}_{n}", std::process::id());
+                Target {
+                    url: format!("{}/{name}", o.mysql),
+                    sqlite: None,
+                    admin: Some((o.mysql.clone(), name)),
+                    mysql: true,
                 }
             }
             _ => {
@@ -167,6 +181,7 @@ impl Target {
                     url: format!("{}/{name}", o.pg),
                     sqlite: None,
                     admin: Some((format!("{}/postgres", o.pg), name)),
+                    mysql: false,
                 }
             }
         }
@@ -178,28 +193,50 @@ impl Target {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
             }
         }
-        if let Some((admin, name)) = &self.admin {
-            let mut c = sqlx::PgConnection::connect(admin).await?;
-            for sql in [
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                format!("CREATE DATABASE {name}"),
-            ] {
-                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
+        match &self.admin {
+            Some((admin, name)) if self.mysql => {
+                let mut c = sqlx::MySqlConnection::connect(admin).await?;
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS {name}"),
+                    format!("CREATE DATABASE {name}"),
+                ] {
+                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
+                }
+                c.close().await?;
             }
-            c.close().await?;
+            Some((admin, name)) => {
+                let mut c = sqlx::PgConnection::connect(admin).await?;
+                for sql in [
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    format!("CREATE DATABASE {name}"),
+                ] {
+                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
+                }
+                c.close().await?;
+            }
+            None => {}
         }
         Ok(())
     }
 
     async fn drop(&self) -> Fallible<()> {
         self.reset().await?;
-        if let Some((admin, name)) = &self.admin {
-            let mut c = sqlx::PgConnection::connect(admin).await?;
-            sqlx::raw_sql(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut c)
-            .await?;
+        match &self.admin {
+            Some((admin, name)) if self.mysql => {
+                let mut c = sqlx::MySqlConnection::connect(admin).await?;
+                sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                    .execute(&mut c)
+                    .await?;
+            }
+            Some((admin, name)) => {
+                let mut c = sqlx::PgConnection::connect(admin).await?;
+                sqlx::raw_sql(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut c)
+                .await?;
+            }
+            None => {}
         }
         Ok(())
     }

@@ -325,7 +325,7 @@ fn exit_codes_2_3_and_4_in_json() {
     // 4: an unresolved part-way failure is recorded.
     sqlite3(
         &db,
-        "CREATE TABLE retort_version_failures (revision_id VARCHAR(64) PRIMARY KEY, direction VARCHAR(16), \
+        "DROP TABLE IF EXISTS retort_version_failures; CREATE TABLE retort_version_failures (revision_id VARCHAR(64) PRIMARY KEY, direction VARCHAR(16), \
          failed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, statement TEXT, error TEXT NOT NULL); \
          INSERT INTO retort_version_failures (revision_id, direction, error) VALUES ('7c2e5b8a4d10', 'upgrade', 'boom');",
     );

@@ -786,7 +786,7 @@ fn a_failed_postgres_run_releases_its_lock_once() {
     let (code, _, stderr) = run(&s, &target, &["run"], &[]);
     assert_eq!(code, 0, "{stderr}");
     target.sql(
-        "CREATE TABLE retort_version_failures (revision_id VARCHAR(64) PRIMARY KEY, direction VARCHAR(16), failed_at TIMESTAMP DEFAULT now(), statement TEXT, error TEXT);\
+        "DROP TABLE IF EXISTS retort_version_failures; CREATE TABLE retort_version_failures (revision_id VARCHAR(64) PRIMARY KEY, direction VARCHAR(16), failed_at TIMESTAMP DEFAULT now(), statement TEXT, error TEXT);\
          INSERT INTO retort_version_failures (revision_id, direction, error) VALUES ('e05b7d9c1a42', 'upgrade', 'x');",
     );
     for format in ["human", "json"] {

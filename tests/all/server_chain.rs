@@ -88,7 +88,7 @@ async fn a_postgres_schema_holds_the_version_table_and_the_tables() {
     project.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
     assert_eq!(
         db.sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'tenant_a' ORDER BY 1;"),
-        "posts\nretort_version\nusers\n"
+        "posts\nretort_version\nretort_version_failures\nusers\n"
     );
     assert_eq!(
         db.sql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public';")

@@ -27,12 +27,29 @@ pub fn table(i: usize) -> String {
 pub struct Upgrade {
     /// CREATE TABLE and CREATE INDEX.
     pub ddl: [String; 2],
-    /// The INSERT, with `?N` (SQLite) or `$N` (PostgreSQL) placeholders.
+    /// The INSERT, with `?N` (SQLite), `$N` (PostgreSQL) or `?` (MySQL) placeholders.
     pub insert: String,
 }
 
-/// Revision `i`'s upgrade, for a driver whose placeholders start with `mark`
-/// (`'?'` for SQLite, `'$'` for PostgreSQL).
+/// Placeholder `n` for the driver `mark` names: `'?'` SQLite (`?N`), `'$'`
+/// PostgreSQL (`$N`), `'m'` MySQL/MariaDB (`?`).
+pub fn ph(mark: char, n: usize) -> String {
+    match mark {
+        'm' => "?".to_string(),
+        _ => format!("{mark}{n}"),
+    }
+}
+
+/// The version table's name, quoted for the driver `mark` names.
+fn version_name(mark: char) -> &'static str {
+    if mark == 'm' {
+        "`retort_version`"
+    } else {
+        "\"retort_version\""
+    }
+}
+
+/// Revision `i`'s upgrade, for the driver `mark` names (see [`ph`]).
 pub fn upgrade(i: usize, mark: char) -> Upgrade {
     let t = table(i);
     Upgrade {
@@ -42,7 +59,12 @@ pub fn upgrade(i: usize, mark: char) -> Upgrade {
             ),
             format!("CREATE INDEX {t}_name ON {t} (name)"),
         ],
-        insert: format!("INSERT INTO {t} (id, name, score) VALUES ({mark}1, {mark}2, {mark}3)"),
+        insert: format!(
+            "INSERT INTO {t} (id, name, score) VALUES ({}, {}, {})",
+            ph(mark, 1),
+            ph(mark, 2),
+            ph(mark, 3)
+        ),
     }
 }
 
@@ -57,16 +79,29 @@ pub fn downgrade(i: usize) -> String {
 }
 
 /// The version table, as Retort creates it.
-pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS \"retort_version\" (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT\n)";
+pub fn version_table(mark: char) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (\n    revision_id VARCHAR(64) NOT NULL PRIMARY KEY,\n    sha256 CHAR(64) NOT NULL,\n    applied_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,\n    duration_ms BIGINT\n)",
+        version_name(mark)
+    )
+}
 
 /// Records a revision as applied (id, sha256, duration in ms).
 pub fn version_insert(mark: char) -> String {
     format!(
-        "INSERT INTO \"retort_version\" (revision_id, sha256, duration_ms) VALUES ({mark}1, {mark}2, {mark}3)"
+        "INSERT INTO {} (revision_id, sha256, duration_ms) VALUES ({}, {}, {})",
+        version_name(mark),
+        ph(mark, 1),
+        ph(mark, 2),
+        ph(mark, 3)
     )
 }
 
 /// Forgets a revision (id).
 pub fn version_delete(mark: char) -> String {
-    format!("DELETE FROM \"retort_version\" WHERE revision_id = {mark}1")
+    format!(
+        "DELETE FROM {} WHERE revision_id = {}",
+        version_name(mark),
+        ph(mark, 1)
+    )
 }

@@ -463,12 +463,21 @@ async fn current(config: Config, verbose: bool, quiet: bool) -> Done {
     let applied = project.current().await?;
     let failures = project.failures().await?;
     for failure in &failures {
+        let line = if failure.interrupted() {
+            format!("{} and is unresolved", failure.describe())
+        } else {
+            let error = failure.error.lines().next().unwrap_or("");
+            let progress = failure.journal.as_ref().map_or(String::new(), |j| {
+                format!(" after {} of its statement(s) had run", j.statements)
+            });
+            format!(
+                "{} failed part-way in {} at {}{progress} and is unresolved: {error}",
+                failure.id, failure.direction, failure.failed_at
+            )
+        };
         note(
             quiet,
-            &format!(
-                "warning: unresolved: {} (see `retort resolve --help`)",
-                failure.describe()
-            ),
+            &format!("warning: {line} (see `retort resolve --help`)"),
         );
     }
     // The version table alone does not say where the database is.

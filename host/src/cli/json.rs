@@ -241,6 +241,32 @@ pub async fn run(config: Config, command: Command) -> Done {
             );
             Ok(())
         }
+        Command::Resolve(args) if args.resume => {
+            config.require_url()?;
+            let project = Project::open(config).await?;
+            let _signals = crate::interrupt::install();
+            let (failure, steps) = project.resume(&args.revision, &mut |_| {}).await?;
+            let skipped = failure.journal.as_ref().map_or(0, |j| j.statements);
+            let statements = steps.first().map_or(0, |s| s.statements);
+            json_line(
+                &Obj::default()
+                    .with("resolved", json!(failure.id))
+                    .with(
+                        "recorded_as",
+                        json!(if failure.direction == "downgrade" {
+                            "rolled_back"
+                        } else {
+                            "applied"
+                        }),
+                    )
+                    .with("resumed", json!(true))
+                    .with("skipped", json!(skipped))
+                    .with("sent", json!(statements.saturating_sub(skipped)))
+                    .with("direction", json!(failure.direction))
+                    .with("failed_at", json!(failure.failed_at)),
+            );
+            Ok(())
+        }
         Command::Resolve(args) => {
             config.require_url()?;
             let project = Project::open(config).await?;

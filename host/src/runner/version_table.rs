@@ -229,13 +229,14 @@ impl VersionTable {
 
     /// Creates the table if it does not exist, and adds the columns a table
     /// made by an earlier release lacks: `interpreter`, and with sources
-    /// `source` (its rows are then the project's own). Online only for the
-    /// additions; call it under the lock.
+    /// `source` (its rows are then the project's own); then the same for
+    /// the failures table (the journal). Online only for the additions;
+    /// call it under the lock.
     pub async fn ensure(&self, sink: &mut Sink) -> Result<(), DbError> {
         let sql = self.create_sql(sink);
         sink.execute(&sql, &[]).await?;
         if sink.mode() != crate::sink::Mode::Online {
-            return Ok(());
+            return self.ensure_failures(sink).await;
         }
         let columns = self.column_names(sink).await?;
         let mut missing = Vec::new();
@@ -249,7 +250,7 @@ impl VersionTable {
             let alter = format!("ALTER TABLE {} ADD COLUMN {column}", self.quoted(sink));
             sink.execute(&alter, &[]).await?;
         }
-        Ok(())
+        self.ensure_failures(sink).await
     }
 
     async fn has_source_column(&self, sink: &mut Sink) -> Result<bool, DbError> {
