@@ -640,6 +640,12 @@ fn killed_holder(db: Db) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Measured, not asserted tightly (a loaded machine is slower): the
+    // statement would have run for 600 s.
+    eprintln!(
+        "{db:?}: next run done {waited:?} after the kill; the dead run's statement gone {:?} after it",
+        killed_at.elapsed()
+    );
 }
 
 #[test]

@@ -63,7 +63,7 @@ async fn downgrade_to_base_leaves_only_an_empty_version_table() {
     assert_eq!(ids, reversed);
     assert_eq!(
         s.sql("SELECT type, name FROM sqlite_master ORDER BY name"),
-        "table|retort_version\nindex|sqlite_autoindex_retort_version_1\n"
+        "table|retort_version\ntable|retort_version_failures\nindex|sqlite_autoindex_retort_version_1\nindex|sqlite_autoindex_retort_version_failures_1\n"
     );
     assert_eq!(s.sql("SELECT COUNT(*) FROM retort_version"), "0\n");
 }

@@ -154,7 +154,8 @@ async fn ddl_then_failure(db: TestDb) {
             );
             assert!(!db.schema().contains("half_done"));
             assert_eq!(
-                db.sql("SELECT count(*) FROM retort_version_failures;").trim(),
+                db.sql("SELECT count(*) FROM retort_version_failures;")
+                    .trim(),
                 "0",
                 "nothing is recorded"
             );
