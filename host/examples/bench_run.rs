@@ -89,8 +89,11 @@ impl Tools {
         let exe = std::env::current_exe()?;
         let examples = exe.parent().ok_or("no parent directory")?;
         let release = examples.parent().ok_or("no parent directory")?;
+        // RETORT_BENCH_RETORT: another build's binary, to compare two builds.
+        let retort = std::env::var_os("RETORT_BENCH_RETORT")
+            .map_or_else(|| release.join("retort"), PathBuf::from);
         let tools = Tools {
-            retort: release.join("retort"),
+            retort,
             floor: examples.join("bench_floor"),
             generator: examples.join("bench_gen"),
         };

@@ -627,7 +627,10 @@ impl<'a> Runner<'a> {
         let rules = (self.rules)(step.id);
         if journaled {
             let failures = VersionTable::qualify(&sink, &self.table.failures_name());
-            sink.arm_journal(Journal::new(failures, step.id, step.direction, resume));
+            sink.arm_journal(
+                Journal::new(failures, step.id, step.direction, resume)
+                    .in_transaction(own_transaction),
+            );
         }
         sink.tap_mut().begin_revision(step.id, step.direction);
         sink.scope_tables(rules.table_prefix.as_deref());
@@ -652,7 +655,7 @@ impl<'a> Runner<'a> {
                 outcome.result = CallResult::Refused(reason);
             }
         }
-        let journal_count = journal.as_ref().map(|j| (step.id, j.count()));
+        let journal_count = journal.as_ref().map(|j| (step.id, j.written()));
         for line in &outcome.logs {
             observer(Event::Log { id: step.id, line });
         }

@@ -51,6 +51,11 @@ pub struct Journal {
     id: String,
     hasher: Sha256,
     count: u64,
+    /// The count the record holds (its last write).
+    written: u64,
+    /// Whether the revision's statements run inside the host's transaction
+    /// (until a statement commits it implicitly, on MySQL).
+    in_transaction: bool,
     resume: Option<Resume>,
     /// Why statements are refused from now on, once they are.
     stopped: Option<String>,
@@ -70,6 +75,7 @@ impl Journal {
     /// The journal of revision `id` run `direction`, recorded in the
     /// failures table `table` (qualified), resuming after `resume` if given.
     pub fn new(table: String, id: &str, direction: Direction, resume: Option<Resume>) -> Journal {
+        let written = resume.as_ref().map_or(0, |r| r.skip);
         let mut hasher = Sha256::new();
         hasher.update(HEADER);
         hasher.update(match direction {
@@ -83,6 +89,8 @@ impl Journal {
             id: id.to_string(),
             hasher,
             count: 0,
+            written,
+            in_transaction: false,
             resume,
             stopped: None,
         }
@@ -91,6 +99,29 @@ impl Journal {
     /// Statements counted so far (skipped ones included).
     pub fn count(&self) -> u64 {
         self.count
+    }
+
+    /// The count the record holds now.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The revision's statements start inside the host's transaction.
+    pub fn in_transaction(mut self, open: bool) -> Journal {
+        self.in_transaction = open;
+        self
+    }
+
+    /// Whether the host's transaction is still open (MySQL: no statement
+    /// has committed it implicitly yet).
+    pub(super) fn transaction_open(&self) -> bool {
+        self.in_transaction
+    }
+
+    /// A statement ran (or failed) that commits on its own (MySQL DDL):
+    /// the host's transaction is over.
+    pub(super) fn committed_implicitly(&mut self) {
+        self.in_transaction = false;
     }
 
     /// The hex digest over the statements counted so far.
@@ -151,17 +182,24 @@ impl Journal {
         }
     }
 
-    /// Counts a statement that succeeded; returns the write that records it.
+    /// Counts a statement that succeeded; returns the write that records
+    /// it, for a statement that can change something. A query changes
+    /// nothing: it is counted (the next write carries it) but not written
+    /// on its own, so a resume may send it again, which only reads.
     pub(super) fn after(
         &mut self,
         query: bool,
         sql: &str,
         params: &[Value],
-    ) -> (String, Vec<Value>) {
+    ) -> Option<(String, Vec<Value>)> {
         hash_statement(&mut self.hasher, query, sql, params);
         self.count += 1;
+        if query {
+            return None;
+        }
+        self.written = self.count;
         let shown: String = sql.trim().chars().take(STATEMENT_CHARS).collect();
-        (
+        Some((
             format!(
                 "UPDATE {} SET statements = $1, digest = $2, statement = $3 WHERE revision_id = $4",
                 self.table
@@ -172,13 +210,13 @@ impl Journal {
                 Value::Text(shown),
                 Value::Text(self.id.clone()),
             ],
-        )
+        ))
     }
 
     /// The journal write failed: the revision stops here.
     pub(super) fn write_failed(&mut self, error: &DbError) -> DbError {
         let reason = format!(
-            "the statement ran, but recording it in the journal ({}) failed: {error}; the revision stops here so that the record stays exact",
+            "recording the statement in the journal ({}) failed: {error}; the revision stops here so that the record stays exact",
             self.table
         );
         self.stopped = Some(reason.clone());

@@ -85,6 +85,10 @@ impl Sink {
             journal::Before::Skip => return Ok(0),
             journal::Before::Refuse(e) => return Err(e),
         };
+        let wrapped = record && self.journal_wraps(sql);
+        if wrapped {
+            self.journal_begin().await?;
+        }
         let span = statement_span("execute", sql, params);
         let result = async {
             match self {
@@ -99,8 +103,13 @@ impl Sink {
             Err(e) => span.record("error", tracing::field::display(e)),
         };
         let result = result.map_err(|e| self.explain_db(e));
-        if record && result.is_ok() {
-            self.journal_after(false, sql, params).await?;
+        if record {
+            self.journal_commits(sql);
+            match &result {
+                Ok(_) => self.journal_after(false, sql, params, wrapped).await?,
+                Err(_) if wrapped => self.journal_rollback().await,
+                Err(_) => {}
+            }
         }
         result
     }
@@ -136,7 +145,7 @@ impl Sink {
         };
         let result = result.map_err(|e| self.explain(e));
         if record && result.is_ok() {
-            self.journal_after(true, sql, params).await?;
+            self.journal_after(true, sql, params, false).await?;
         }
         result
     }
@@ -158,10 +167,52 @@ impl Sink {
         query: bool,
         sql: &str,
         params: &[Value],
+        wrapped: bool,
     ) -> Result<(), DbError> {
         match self {
-            Sink::Online(s) => s.journal_after(query, sql, params).await,
+            Sink::Online(s) => s.journal_after(query, sql, params, wrapped).await,
             Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    /// MySQL, outside the host's transaction (after DDL committed it): a
+    /// statement that does not commit by itself runs in a transaction of
+    /// the host's with its journal write, so the two commit as one (one
+    /// flush instead of two, and no instant between them).
+    fn journal_wraps(&self, sql: &str) -> bool {
+        match self {
+            Sink::Online(s) => s.journal.as_ref().is_some_and(|j| {
+                s.dialect() == Dialect::Mysql
+                    && !j.transaction_open()
+                    && !Dialect::Mysql.commits_implicitly(sql)
+            }),
+            Sink::Offline(_) => false,
+        }
+    }
+
+    async fn journal_begin(&mut self) -> Result<(), DbError> {
+        match self {
+            Sink::Online(s) => s.host_raw("BEGIN").await,
+            Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    async fn journal_rollback(&mut self) {
+        if let Sink::Online(s) = self
+            && let Err(e) = s.host_raw("ROLLBACK").await
+        {
+            tracing::debug!("rolling back a journaled statement: {e}");
+        }
+    }
+
+    /// Notes a statement that commits the host's transaction by itself.
+    fn journal_commits(&mut self, sql: &str) {
+        if let Sink::Online(s) = self
+            && s.dialect() == Dialect::Mysql
+            && Dialect::Mysql.commits_implicitly(sql)
+            && let Some(journal) = s.journal.as_mut()
+        {
+            journal.committed_implicitly();
         }
     }
 

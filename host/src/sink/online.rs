@@ -356,32 +356,50 @@ impl OnlineSink {
     }
 
     /// Journals a revision's statement that succeeded, on the revision's
-    /// own connection (so it commits, or rolls back, with what it counts).
+    /// own connection (so it commits, or rolls back, with what it counts);
+    /// `wrapped`: the host began a transaction around the statement, which
+    /// the write then commits.
     pub(super) async fn journal_after(
         &mut self,
         query: bool,
         sql: &str,
         params: &[Value],
+        wrapped: bool,
     ) -> Result<(), DbError> {
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
-        let (update, values) = journal.after(query, sql, params);
+        let Some((update, values)) = journal.after(query, sql, params) else {
+            return Ok(());
+        };
         // SQLite's authorizer keeps revisions off the host's tables: this
         // write is the host's.
         self.revision_running(false);
-        let written = self.execute_only(&update, &values).await;
+        let mut written = self.execute_only(&update, &values).await;
+        if wrapped && written.is_ok() {
+            written = self.execute_only("COMMIT", &[]).await;
+        }
         self.revision_running(true);
         match written {
             Ok(_) => {
                 super::journal::crash_point();
                 Ok(())
             }
-            Err(e) => Err(self
-                .journal
-                .as_mut()
-                .map_or(e.clone(), |j| j.write_failed(&e))),
+            Err(e) => {
+                if wrapped {
+                    let _ = self.execute_only("ROLLBACK", &[]).await;
+                }
+                Err(self
+                    .journal
+                    .as_mut()
+                    .map_or(e.clone(), |j| j.write_failed(&e)))
+            }
         }
+    }
+
+    /// A statement of the host's own, outside the tap and the journal.
+    pub(super) async fn host_raw(&mut self, sql: &str) -> Result<(), DbError> {
+        self.execute_only(sql, &[]).await.map(drop)
     }
 
     async fn execute_only(&mut self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
