@@ -656,11 +656,15 @@ impl<'a> Runner<'a> {
             }
         }
         let journal_count = journal.as_ref().map(|j| (step.id, j.written()));
+        // MySQL: the host opens its transaction again after DDL commits it.
+        let journal_open = journal.as_ref().map(Journal::transaction_open);
         for line in &outcome.logs {
             observer(Event::Log { id: step.id, line });
         }
         if outcome.result == CallResult::Completed
-            && let Err(reason) = self.verify(step, &outcome, dialect, journal_count).await
+            && let Err(reason) = self
+                .verify(step, &outcome, dialect, journal_count, journal_open)
+                .await
         {
             outcome.result = CallResult::Refused(reason);
         }
@@ -680,8 +684,10 @@ impl<'a> Runner<'a> {
         let table = self.table;
         // The version row and the end of the journal record in one
         // transaction: the host's own, when the revision's is not open.
-        let revision_tx_open = own_transaction
-            && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit);
+        let revision_tx_open = journal_open.unwrap_or(
+            own_transaction
+                && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit),
+        );
         let bookkeeping_tx = journaled && !revision_tx_open;
         let sink = self.sink();
         if bookkeeping_tx {
@@ -760,14 +766,17 @@ impl<'a> Runner<'a> {
         outcome: &Outcome,
         dialect: crate::dialect::Dialect,
         journal: Option<(&str, u64)>,
+        journal_open: Option<bool>,
     ) -> Result<(), String> {
         let Some(host) = self.host.take() else {
             return Ok(());
         };
         // DDL on MySQL ends the transaction by itself: the revision's work
         // is committed, which the aftermath of a failure reports as such.
-        let expect_open = step.in_transaction
-            && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit);
+        let expect_open = journal_open.unwrap_or(
+            step.in_transaction
+                && !(dialect == crate::dialect::Dialect::Mysql && outcome.implicit_commit),
+        );
         let checked = async {
             if step.in_transaction == expect_open
                 && !HostTables::checks_transaction(self.sink(), expect_open)

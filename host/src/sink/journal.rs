@@ -29,10 +29,11 @@ use crate::value::{DbError, Value};
 /// What the journal's digest stream starts with.
 const HEADER: &[u8] = b"retort-journal-v1\n";
 
-/// Environment variable of the crash tests: after this many journal writes
-/// (counted over the process), the process kills itself with SIGKILL, as
-/// `kill -9` would, at an exact statement boundary.
-pub const KILL_AFTER_ENV: &str = "RETORT_TEST_KILL_AFTER_JOURNAL_WRITES";
+/// Environment variable of the crash tests: after this many journaled
+/// statements (counted over the process, each once its journal work is
+/// done), the process kills itself with SIGKILL, as `kill -9` would, at an
+/// exact statement boundary.
+pub const KILL_AFTER_ENV: &str = "RETORT_TEST_KILL_AFTER_STATEMENTS";
 
 /// Where a resumed revision picks up: the record of the interrupted run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +57,11 @@ pub struct Journal {
     /// Whether the revision's statements run inside the host's transaction
     /// (until a statement commits it implicitly, on MySQL).
     in_transaction: bool,
+    /// Whether the revision runs in a transaction of the host's, which is
+    /// opened again after a statement committed it (MySQL DDL).
+    transactional: bool,
+    /// The last statement counted, for the record.
+    last: String,
     resume: Option<Resume>,
     /// Why statements are refused from now on, once they are.
     stopped: Option<String>,
@@ -91,6 +97,8 @@ impl Journal {
             count: 0,
             written,
             in_transaction: false,
+            transactional: false,
+            last: String::new(),
             resume,
             stopped: None,
         }
@@ -109,12 +117,24 @@ impl Journal {
     /// The revision's statements start inside the host's transaction.
     pub fn in_transaction(mut self, open: bool) -> Journal {
         self.in_transaction = open;
+        self.transactional = open;
         self
+    }
+
+    /// Whether the host's transaction is to be opened again after a
+    /// statement committed it.
+    pub(super) fn reopens(&self) -> bool {
+        self.transactional && !self.in_transaction
+    }
+
+    /// The host opened its transaction again.
+    pub(super) fn reopened(&mut self) {
+        self.in_transaction = true;
     }
 
     /// Whether the host's transaction is still open (MySQL: no statement
     /// has committed it implicitly yet).
-    pub(super) fn transaction_open(&self) -> bool {
+    pub fn transaction_open(&self) -> bool {
         self.in_transaction
     }
 
@@ -183,9 +203,11 @@ impl Journal {
     }
 
     /// Counts a statement that succeeded; returns the write that records
-    /// it, for a statement that can change something. A query changes
-    /// nothing: it is counted (the next write carries it) but not written
-    /// on its own, so a resume may send it again, which only reads.
+    /// it, when one is due now. A query changes nothing: it is counted (the
+    /// next write carries it) but not written on its own, so a resume may
+    /// send it again, which only reads. Inside the host's transaction the
+    /// write waits until the transaction is about to commit (see
+    /// [`Journal::flush`]): until then the statements can still roll back.
     pub(super) fn after(
         &mut self,
         query: bool,
@@ -194,12 +216,24 @@ impl Journal {
     ) -> Option<(String, Vec<Value>)> {
         hash_statement(&mut self.hasher, query, sql, params);
         self.count += 1;
-        if query {
+        if !query {
+            self.last = sql.trim().chars().take(STATEMENT_CHARS).collect();
+        }
+        if query || self.in_transaction {
             return None;
         }
+        Some(self.write())
+    }
+
+    /// Before a statement that commits the host's transaction by itself:
+    /// the write of what the transaction holds, to commit with it.
+    pub(super) fn flush(&mut self) -> Option<(String, Vec<Value>)> {
+        (self.in_transaction && self.count > self.written).then(|| self.write())
+    }
+
+    fn write(&mut self) -> (String, Vec<Value>) {
         self.written = self.count;
-        let shown: String = sql.trim().chars().take(STATEMENT_CHARS).collect();
-        Some((
+        (
             format!(
                 "UPDATE {} SET statements = $1, digest = $2, statement = $3 WHERE revision_id = $4",
                 self.table
@@ -207,10 +241,10 @@ impl Journal {
             vec![
                 Value::Integer(self.count as i64),
                 Value::Text(self.digest()),
-                Value::Text(shown),
+                Value::Text(self.last.clone()),
                 Value::Text(self.id.clone()),
             ],
-        ))
+        )
     }
 
     /// The journal write failed: the revision stops here.
@@ -227,15 +261,15 @@ impl Journal {
 /// How much of a statement's text the record keeps.
 pub const STATEMENT_CHARS: usize = 2000;
 
-/// The crash tests' hook: counts journal writes and kills the process
-/// after the configured number.
+/// The crash tests' hook: counts journaled statements and kills the
+/// process after the configured number.
 pub(super) fn crash_point() {
     use std::sync::atomic::{AtomicU64, Ordering};
-    static WRITES: AtomicU64 = AtomicU64::new(0);
+    static STATEMENTS: AtomicU64 = AtomicU64::new(0);
     static LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     let limit = LIMIT.get_or_init(|| std::env::var(KILL_AFTER_ENV).ok()?.parse().ok());
     if let Some(limit) = *limit
-        && WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= limit
+        && STATEMENTS.fetch_add(1, Ordering::SeqCst) + 1 >= limit
     {
         // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
         unsafe {

@@ -85,7 +85,11 @@ impl Sink {
             journal::Before::Skip => return Ok(0),
             journal::Before::Refuse(e) => return Err(e),
         };
-        let wrapped = record && self.journal_wraps(sql);
+        let commits = record && self.commits_by_itself(sql);
+        if commits {
+            self.journal_flush().await?;
+        }
+        let wrapped = record && !commits && self.journal_wraps();
         if wrapped {
             self.journal_begin().await?;
         }
@@ -104,12 +108,18 @@ impl Sink {
         };
         let result = result.map_err(|e| self.explain_db(e));
         if record {
-            self.journal_commits(sql);
+            if commits {
+                self.journal_committed();
+            }
             match &result {
                 Ok(_) => self.journal_after(false, sql, params, wrapped).await?,
                 Err(_) if wrapped => self.journal_rollback().await,
                 Err(_) => {}
             }
+            if commits {
+                self.journal_reopen().await?;
+            }
+            journal::crash_point();
         }
         result
     }
@@ -144,8 +154,11 @@ impl Sink {
             Err(QueryError::TooLarge) => span.record("error", "over its result budget"),
         };
         let result = result.map_err(|e| self.explain(e));
-        if record && result.is_ok() {
-            self.journal_after(true, sql, params, false).await?;
+        if record {
+            if result.is_ok() {
+                self.journal_after(true, sql, params, false).await?;
+            }
+            journal::crash_point();
         }
         result
     }
@@ -175,18 +188,36 @@ impl Sink {
         }
     }
 
-    /// MySQL, outside the host's transaction (after DDL committed it): a
-    /// statement that does not commit by itself runs in a transaction of
-    /// the host's with its journal write, so the two commit as one (one
-    /// flush instead of two, and no instant between them).
-    fn journal_wraps(&self, sql: &str) -> bool {
+    /// MySQL, a revision outside any transaction of the host's: a
+    /// statement that does not commit by itself runs in one of the host's
+    /// with its journal write, so the two commit as one (one flush instead
+    /// of two, and no instant between them).
+    fn journal_wraps(&self) -> bool {
         match self {
-            Sink::Online(s) => s.journal.as_ref().is_some_and(|j| {
+            Sink::Online(s) => {
                 s.dialect() == Dialect::Mysql
-                    && !j.transaction_open()
-                    && !Dialect::Mysql.commits_implicitly(sql)
-            }),
+                    && s.journal.as_ref().is_some_and(|j| !j.transaction_open())
+            }
             Sink::Offline(_) => false,
+        }
+    }
+
+    /// MySQL: whether `sql` commits the open transaction by itself (DDL).
+    fn commits_by_itself(&self, sql: &str) -> bool {
+        self.dialect() == Dialect::Mysql && Dialect::Mysql.commits_implicitly(sql)
+    }
+
+    async fn journal_flush(&mut self) -> Result<(), DbError> {
+        match self {
+            Sink::Online(s) => s.journal_flush().await,
+            Sink::Offline(_) => Ok(()),
+        }
+    }
+
+    async fn journal_reopen(&mut self) -> Result<(), DbError> {
+        match self {
+            Sink::Online(s) => s.journal_reopen().await,
+            Sink::Offline(_) => Ok(()),
         }
     }
 
@@ -205,11 +236,9 @@ impl Sink {
         }
     }
 
-    /// Notes a statement that commits the host's transaction by itself.
-    fn journal_commits(&mut self, sql: &str) {
+    /// A statement committed the host's transaction by itself.
+    fn journal_committed(&mut self) {
         if let Sink::Online(s) = self
-            && s.dialect() == Dialect::Mysql
-            && Dialect::Mysql.commits_implicitly(sql)
             && let Some(journal) = s.journal.as_mut()
         {
             journal.committed_implicitly();

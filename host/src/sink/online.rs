@@ -369,9 +369,42 @@ impl OnlineSink {
         let Some(journal) = self.journal.as_mut() else {
             return Ok(());
         };
-        let Some((update, values)) = journal.after(query, sql, params) else {
+        match journal.after(query, sql, params) {
+            Some(write) => self.journal_write(write, wrapped).await,
+            None if wrapped => self.host_raw("COMMIT").await,
+            None => Ok(()),
+        }
+    }
+
+    /// Before a statement that commits the host's transaction by itself
+    /// (MySQL DDL): writes the count of what the transaction holds, so that
+    /// it commits with it.
+    pub(super) async fn journal_flush(&mut self) -> Result<(), DbError> {
+        match self.journal.as_mut().and_then(super::Journal::flush) {
+            Some(write) => self.journal_write(write, false).await,
+            None => Ok(()),
+        }
+    }
+
+    /// After a statement that committed the host's transaction: opens it
+    /// again, so that the revision's next statements (and its version row)
+    /// commit together, as they would have.
+    pub(super) async fn journal_reopen(&mut self) -> Result<(), DbError> {
+        if !self.journal.as_ref().is_some_and(super::Journal::reopens) {
             return Ok(());
-        };
+        }
+        self.host_raw("BEGIN").await?;
+        if let Some(journal) = self.journal.as_mut() {
+            journal.reopened();
+        }
+        Ok(())
+    }
+
+    async fn journal_write(
+        &mut self,
+        (update, values): (String, Vec<Value>),
+        wrapped: bool,
+    ) -> Result<(), DbError> {
         // SQLite's authorizer keeps revisions off the host's tables: this
         // write is the host's.
         self.revision_running(false);
@@ -381,10 +414,7 @@ impl OnlineSink {
         }
         self.revision_running(true);
         match written {
-            Ok(_) => {
-                super::journal::crash_point();
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 if wrapped {
                     let _ = self.execute_only("ROLLBACK", &[]).await;
