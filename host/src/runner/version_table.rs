@@ -425,9 +425,7 @@ impl VersionTable {
             ];
             return sink.execute(&sql, &params).await.map(drop);
         }
-        let delete = format!("DELETE FROM {table} WHERE revision_id = $1");
-        sink.execute(&delete, &[Value::Text(start.id.into())])
-            .await?;
+        // Under the lock no record exists: a run refuses while one does.
         let insert = format!(
             "INSERT INTO {table} (revision_id, direction, error, state, run_id, sha256, statements, digest) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         );
