@@ -249,14 +249,14 @@ impl Sink {
     /// is nothing to journal).
     pub fn arm_journal(&mut self, journal: Journal) {
         if let Sink::Online(s) = self {
-            s.journal = Some(journal);
+            s.journal = Some(Box::new(journal));
         }
     }
 
     /// Disarms the journal after the revision, handing it back.
     pub fn take_journal(&mut self) -> Option<Journal> {
         match self {
-            Sink::Online(s) => s.journal.take(),
+            Sink::Online(s) => s.journal.take().map(|j| *j),
             Sink::Offline(_) => None,
         }
     }

@@ -91,7 +91,7 @@ pub struct OnlineSink {
     /// The digest of the revisions' statements.
     pub(super) tap: super::Tap,
     /// The journal of the revision running, when it can commit part-way.
-    pub(super) journal: Option<super::Journal>,
+    pub(super) journal: Option<Box<super::Journal>>,
     /// The version table whose migration lock this run holds (MySQL: its
     /// run lock is taken again on a new connection).
     pub(super) locked_table: Option<String>,
@@ -380,7 +380,7 @@ impl OnlineSink {
     /// (MySQL DDL): writes the count of what the transaction holds, so that
     /// it commits with it.
     pub(super) async fn journal_flush(&mut self) -> Result<(), DbError> {
-        match self.journal.as_mut().and_then(super::Journal::flush) {
+        match self.journal.as_deref_mut().and_then(super::Journal::flush) {
             Some(write) => self.journal_write(write, false).await,
             None => Ok(()),
         }
@@ -390,7 +390,7 @@ impl OnlineSink {
     /// again, so that the revision's next statements (and its version row)
     /// commit together, as they would have.
     pub(super) async fn journal_reopen(&mut self) -> Result<(), DbError> {
-        if !self.journal.as_ref().is_some_and(super::Journal::reopens) {
+        if !self.journal.as_deref().is_some_and(super::Journal::reopens) {
             return Ok(());
         }
         self.host_raw("BEGIN").await?;
