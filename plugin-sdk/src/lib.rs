@@ -198,5 +198,13 @@ macro_rules! export_revision {
         $crate::__private::bindings::__export_revision_world!(
             $revision with_types_in $crate::__private::bindings
         );
+        // The metadata as a custom section, read by the host without
+        // compiling the component.
+        const _: () = {
+            const LEN: usize = $crate::__private::info_section_len::<$revision>();
+            #[used]
+            #[unsafe(link_section = "retort:info")]
+            static RETORT_INFO: [u8; LEN] = $crate::__private::info_section::<$revision, LEN>();
+        };
     };
 }

@@ -31,6 +31,8 @@ fn sorted(ids: &[&str]) -> Vec<String> {
 async fn damaged_artifacts_are_compiled_again_not_loaded() {
     let s = Scratch::new(&EXAMPLE_CHAIN);
     let cold = s.project().await;
+    // The metadata came from the components' sections: compile them now.
+    assert_eq!(cold.precompile().unwrap(), 4);
     assert_eq!(cold.catalog().compile_counts(), (0, 4));
     let files = artifacts(&s.migrations);
     assert_eq!(files.len(), 4, "{files:?}");
@@ -72,7 +74,8 @@ fn concurrent_cold_runs_leave_whole_artifacts() {
                     .enable_all()
                     .build()
                     .unwrap();
-                runtime.block_on(s.project());
+                let project = runtime.block_on(s.project());
+                project.precompile().unwrap();
             });
         }
     });
@@ -106,4 +109,92 @@ async fn without_a_cache_components_stay_in_memory() {
     assert_eq!(version_ids(&s.db("app.db")), sorted(&EXAMPLE_IDS));
     assert_eq!(project.catalog().compile_counts(), (0, 4));
     assert!(!s.migrations.join(".retort-cache").exists());
+}
+
+/// The `retort:info` section that `export_revision!` writes: the catalog
+/// reads a cold directory's metadata from it without compiling anything.
+#[tokio::test]
+async fn a_cold_catalog_reads_sdk_metadata_from_the_section_without_compiling() {
+    for path in EXAMPLE_CHAIN {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            bytes.windows(14).any(|w| w == b"retort-info-v1"),
+            "{path} has no retort:info section"
+        );
+    }
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let cold = s.project().await;
+    assert_eq!(cold.catalog().compile_counts(), (0, 0));
+    let ids: Vec<&str> = cold.graph().ordered().into_iter().collect();
+    assert_eq!(ids, EXAMPLE_IDS);
+    // The run compiles what it runs, and checks each live info() first.
+    cold.upgrade(&Target::Heads, &mut quiet()).await.unwrap();
+    assert_eq!(version_ids(&s.db("app.db")), sorted(&EXAMPLE_IDS));
+}
+
+/// A section that claims other metadata than the component's `info()`:
+/// `history` believes it, the run refuses before anything runs.
+#[test]
+fn a_section_that_lies_fails_the_run_before_any_statement() {
+    let s = Scratch::new(&EXAMPLE_CHAIN[..1]);
+    let file = std::fs::read_dir(&s.migrations)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .find_map(|payload| match payload.unwrap() {
+            wasmparser::Payload::CustomSection(c) if c.name() == "retort:info" => {
+                Some(c.data_offset() as usize)
+            }
+            _ => None,
+        })
+        .expect("the component has a retort:info section")
+        + 14;
+    // id (u32 length + bytes), down_revisions (count 0), then the message.
+    let id_len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let message = at + 4 + id_len + 4 + 4;
+    let message_len = u32::from_le_bytes(bytes[message - 4..message].try_into().unwrap()) as usize;
+    assert!(message_len > 0);
+    for b in &mut bytes[message..message + message_len] {
+        *b = b'X';
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let cwd = s.dir.path();
+    let url = s.url();
+    let migrations = s.migrations.to_str().unwrap();
+    let history = crate::common::retort(cwd, &["--migrations", migrations, "history"]);
+    assert!(
+        history.status.success(),
+        "{}",
+        crate::common::text(&history).1
+    );
+    let shown = crate::common::text(&history).0;
+    assert!(shown.contains(&"X".repeat(message_len)), "{shown}");
+    let out = crate::common::retort(
+        cwd,
+        &[
+            "--database-url",
+            &url,
+            "--migrations",
+            migrations,
+            "upgrade",
+        ],
+    );
+    let stderr = crate::common::text(&out).1;
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("its retort:info section claims other metadata"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was run"), "{stderr}");
+    assert_eq!(
+        crate::common::sqlite3(
+            &s.db("app.db"),
+            "SELECT count(*) FROM sqlite_master WHERE name = 'users';"
+        ),
+        "0\n"
+    );
 }

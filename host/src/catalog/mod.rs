@@ -10,6 +10,7 @@
 mod cache;
 mod compile_cache;
 pub mod compile_notice;
+pub mod info_section;
 mod interpreters;
 pub mod machine_key;
 mod prefetch;
@@ -106,6 +107,14 @@ pub enum CatalogError {
         /// The component.
         path: PathBuf,
         /// The revision id.
+        id: String,
+    },
+    /// The component's `retort:info` section disagreed with its `info()`.
+    #[error("{}: its retort:info section claims other metadata ({id}) than the component's info() reports: the component was altered after it was built; nothing was run: rebuild it from its source", .path.display())]
+    LyingSection {
+        /// The component.
+        path: PathBuf,
+        /// The revision id the section claims.
         id: String,
     },
 }
@@ -216,24 +225,38 @@ impl Catalog {
         // component's bytes would cost memory for nothing on a warm run).
         // A script's metadata is keyed by its text and its interpreter
         // (which produced it); a component's by its sha256.
-        let hashed: Vec<(PathBuf, String, String)> = paths
+        // A component built with the SDK carries its metadata in a custom
+        // section: read it too, so that a cold run compiles nothing to plan.
+        let hashed: Vec<(PathBuf, String, String, Option<RevisionInfo>)> = paths
             .into_par_iter()
             .map(|path| {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
-                let key = match Language::of(&path) {
-                    Some(lang) => loading
-                        .interpreters
-                        .legacy_script_sha256(lang, &bytes)
-                        .expect("every script language present has its interpreter loaded"),
-                    None => sha256.clone(),
+                let (key, section) = match Language::of(&path) {
+                    Some(lang) => (
+                        loading
+                            .interpreters
+                            .legacy_script_sha256(lang, &bytes)
+                            .expect("every script language present has its interpreter loaded"),
+                        None,
+                    ),
+                    None => (sha256.clone(), info_section::read(&bytes)),
                 };
-                Ok((path, sha256, key))
+                Ok((path, sha256, key, section))
             })
             .collect::<Result<_, CatalogError>>()?;
         let cached: Vec<Option<RevisionInfo>> = hashed
             .iter()
-            .map(|(_, _, key)| cache.get(key).filter(|info| bad_name(info).is_none()))
+            .map(|(_, _, key, section)| {
+                cache
+                    .get(key)
+                    .or_else(|| section.clone())
+                    .filter(|info| bad_name(info).is_none())
+            })
+            .collect();
+        let hashed: Vec<(PathBuf, String, String)> = hashed
+            .into_iter()
+            .map(|(path, sha256, key, _)| (path, sha256, key))
             .collect();
         // What the cache does not know is compiled, on all cores, to read `info()`.
         let fresh: Vec<Option<Loaded>> = hashed
@@ -619,8 +642,18 @@ fn deferred_check(source: &Source, check: Check) -> Option<RevisionInfo> {
     (check == Check::InTheCall).then(|| source.info.clone())?
 }
 
-/// The metadata cache disagreed with a component: it is cleared.
+/// The metadata a component was planned from disagreed with its `info()`:
+/// its own section lied, or the metadata cache (which is cleared) did.
 fn stale(cache_dir: Option<&Path>, source: &Source) -> CatalogError {
+    let section = std::fs::read(&source.path)
+        .ok()
+        .and_then(|bytes| info_section::read(&bytes));
+    if section.is_some() && section == source.info {
+        return CatalogError::LyingSection {
+            path: source.path.clone(),
+            id: source.id.clone(),
+        };
+    }
     if let Some(dir) = cache_dir {
         cache::MetadataCache::clear(dir);
     }

@@ -765,7 +765,7 @@ fn stale_metadata(name: &str, expected: &RevisionInfo, live: &RevisionInfo) -> R
         return Ok(());
     }
     Err(format!(
-        "{name}: the revision reports other metadata than the metadata cache holds for it (the cache was edited?); nothing was run: delete the migrations directory's .retort-cache and run again"
+        "{name}: the revision reports other metadata than was read for it without running it (from its `retort:info` section or the metadata cache); nothing was run: if the component was altered or built by hand, rebuild it; if the cache was edited, delete the migrations directory's .retort-cache and run again"
     ))
 }
 
