@@ -245,13 +245,24 @@ impl Catalog {
                 Ok((path, sha256, key, section))
             })
             .collect::<Result<_, CatalogError>>()?;
+        // From the metadata cache, else from the section (which then fills
+        // the cache, as a compile would).
+        let mut section_reads = 0;
         let cached: Vec<Option<RevisionInfo>> = hashed
             .iter()
             .map(|(_, _, key, section)| {
-                cache
-                    .get(key)
-                    .or_else(|| section.clone())
-                    .filter(|info| bad_name(info).is_none())
+                let info = match cache.get(key) {
+                    Some(info) => Some(info),
+                    None => {
+                        let read = section.clone().filter(|info| bad_name(info).is_none());
+                        if let Some(info) = &read {
+                            cache.put(key, info);
+                            section_reads += 1;
+                        }
+                        read
+                    }
+                };
+                info.filter(|info| bad_name(info).is_none())
             })
             .collect();
         let hashed: Vec<(PathBuf, String, String)> = hashed
@@ -353,9 +364,11 @@ impl Catalog {
                 cache_dir.map_or_else(String::new, |d| d.display().to_string())
             );
         }
+        // What came from sections is not a cache hit.
+        let cache_hits = cache_hits - section_reads;
         let graph = RevisionGraph::new(entries.iter().map(|e| to_graph(&e.info)).collect())?;
         tracing::info!(
-            "catalog: {} revision(s), {cache_hits} from the metadata cache, {} loaded compiled, {} compiled, in {:.1} ms",
+            "catalog: {} revision(s), {cache_hits} from the metadata cache, {section_reads} from their retort:info section, {} loaded compiled, {} compiled, in {:.1} ms",
             entries.len(),
             compiled.hits(),
             compiled.compiled(),

@@ -288,7 +288,7 @@ mod tests {
         info.message = "what a forged cache says".into();
         match call(program.expecting(info)).await {
             CallResult::Returned(message) => assert!(
-                message.contains("0a1b2c3d4e5f: the revision reports other metadata than the metadata cache holds"),
+                message.contains("0a1b2c3d4e5f: the revision reports other metadata than was read for it without running it"),
                 "{message}"
             ),
             other => panic!("{other:?}"),
