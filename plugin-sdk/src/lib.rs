@@ -180,7 +180,10 @@ macro_rules! params {
 }
 
 /// Exports a [`Revision`] as the component's `info`/`upgrade`/`downgrade`.
-/// Use it once per crate.
+/// Use it once per crate. It also writes the revision's constants into a
+/// `retort:info` custom section, so that Retort plans, and shows `history`,
+/// without compiling the component (it still checks `info()` before running
+/// it).
 #[macro_export]
 macro_rules! export_revision {
     ($revision:ident) => {
