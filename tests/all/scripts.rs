@@ -168,11 +168,6 @@ async fn script_metadata_mistakes_name_the_file() {
             "r0003_noid.py is not a valid revision script: r0003_noid.py: the script must set its id",
         ),
         (
-            "r0003_syntax.py",
-            "id = 'f00000000005'\ndef upgrade(:\n    pass\n",
-            "r0003_syntax.py:2: SyntaxError",
-        ),
-        (
             "r0003_noid.js",
             "exports.message = 'who am I';\n",
             "r0003_noid.js: the script must export its id",
@@ -194,6 +189,40 @@ async fn script_metadata_mistakes_name_the_file() {
         let message = format!("{err:#}");
         assert!(message.contains(expected), "{name}: {message}");
     }
+}
+
+/// A Python script whose metadata its text decides is read without the
+/// interpreter; a syntax error elsewhere in it then stops the run before
+/// anything runs, naming the file and line.
+#[tokio::test]
+async fn a_python_syntax_error_stops_the_run_before_it_starts() {
+    let s = base();
+    add_script(
+        &s,
+        "r0003_syntax.py",
+        "id = 'f00000000005'\ndef upgrade(:\n    pass\n",
+    );
+    let project = Project::open(s.config()).await.unwrap();
+    let script = project
+        .catalog()
+        .entries()
+        .iter()
+        .find(|e| e.path.ends_with("r0003_syntax.py"))
+        .unwrap();
+    assert!(
+        script.program().is_none(),
+        "the interpreter did not run to plan"
+    );
+    let err = project
+        .upgrade(&Target::Heads, &mut quiet())
+        .await
+        .unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("r0003_syntax.py:2: SyntaxError"),
+        "{message}"
+    );
+    assert!(version_ids(&s.db("app.db")).is_empty());
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ pub mod info_section;
 mod interpreters;
 pub mod machine_key;
 mod prefetch;
+mod script_metadata;
 pub mod sql_file;
 
 use std::collections::{HashMap, HashSet};
@@ -238,7 +239,10 @@ impl Catalog {
                             .interpreters
                             .legacy_script_sha256(lang, &bytes)
                             .expect("every script language present has its interpreter loaded"),
-                        None,
+                        (lang == Language::Python)
+                            .then(|| std::str::from_utf8(&bytes).ok())
+                            .flatten()
+                            .and_then(script_metadata::read_python),
                     ),
                     None => (sha256.clone(), info_section::read(&bytes)),
                 };

@@ -198,7 +198,7 @@ fn module(path: &Path, text: String) -> Result<Option<Revision>, ImportError> {
 }
 
 /// The tokens after the `=` of an assignment (`name = …` or `name: T = …`).
-fn assigned(line: &[Token]) -> Option<&[Token]> {
+pub(crate) fn assigned(line: &[Token]) -> Option<&[Token]> {
     if !(line.get(1)?.is_op('=') || line.get(1)?.is_op(':')) {
         return None;
     }
@@ -218,7 +218,7 @@ fn assigned(line: &[Token]) -> Option<&[Token]> {
 }
 
 /// `None`, a string (adjacent literals joined), or a tuple or list of strings.
-fn literal(tokens: &[Token]) -> Option<Vec<String>> {
+pub(crate) fn literal(tokens: &[Token]) -> Option<Vec<String>> {
     match tokens {
         [t] if t.is_name("None") => Some(Vec::new()),
         [open, inner @ .., close]
@@ -237,7 +237,7 @@ fn literal(tokens: &[Token]) -> Option<Vec<String>> {
     }
 }
 
-fn one_string(tokens: &[Token]) -> Option<String> {
+pub(crate) fn one_string(tokens: &[Token]) -> Option<String> {
     let mut out = String::new();
     for token in tokens {
         match &token.kind {

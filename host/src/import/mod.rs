@@ -5,7 +5,7 @@
 //! module stays Python ([`alembic`]).
 
 pub(crate) mod alembic;
-mod python;
+pub(crate) mod python;
 pub(crate) mod tools;
 
 use std::path::{Path, PathBuf};
