@@ -271,6 +271,9 @@ fn describe_failure(f: &RevisionFailure) -> String {
             "its transaction was rolled back: the database and the version table are as before {id}"
         ),
         Aftermath::RunRolledBack => "the run's single transaction was rolled back: the database and the version table are as before the run".to_string(),
+        Aftermath::ConnectionLost if f.interrupted.is_some() => format!(
+            "its connection was closed to stop the statement; the server rolls back the open transaction, so the version table does not list {id}; run again when you are ready"
+        ),
         Aftermath::ConnectionLost => format!(
             "the connection to the database was lost (or abandoned mid-statement) and is closed; the server rolls back the open transaction, so the version table does not list {id}; run again once the database is reachable"
         ),
