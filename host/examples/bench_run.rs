@@ -196,50 +196,37 @@ impl Target {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
             }
         }
-        match &self.admin {
-            Some((admin, name)) if self.mysql => {
-                let mut c = sqlx::MySqlConnection::connect(admin).await?;
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS {name}"),
-                    format!("CREATE DATABASE {name}"),
-                ] {
-                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
-                }
-                c.close().await?;
-            }
-            Some((admin, name)) => {
-                let mut c = sqlx::PgConnection::connect(admin).await?;
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    format!("CREATE DATABASE {name}"),
-                ] {
-                    sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
-                }
-                c.close().await?;
-            }
-            None => {}
-        }
-        Ok(())
+        self.admin(true).await
     }
 
     async fn drop(&self) -> Fallible<()> {
         self.reset().await?;
-        match &self.admin {
-            Some((admin, name)) if self.mysql => {
-                let mut c = sqlx::MySqlConnection::connect(admin).await?;
-                sqlx::raw_sql(AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
-                    .execute(&mut c)
-                    .await?;
+        self.admin(false).await
+    }
+
+    /// Drops the scratch database on its server, and creates it again when
+    /// `create`.
+    async fn admin(&self, create: bool) -> Fallible<()> {
+        let Some((admin, name)) = &self.admin else {
+            return Ok(());
+        };
+        let force = if self.mysql { "" } else { " WITH (FORCE)" };
+        let mut statements = vec![format!("DROP DATABASE IF EXISTS {name}{force}")];
+        if create {
+            statements.push(format!("CREATE DATABASE {name}"));
+        }
+        if self.mysql {
+            let mut c = sqlx::MySqlConnection::connect(admin).await?;
+            for sql in statements {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
             }
-            Some((admin, name)) => {
-                let mut c = sqlx::PgConnection::connect(admin).await?;
-                sqlx::raw_sql(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut c)
-                .await?;
+            c.close().await?;
+        } else {
+            let mut c = sqlx::PgConnection::connect(admin).await?;
+            for sql in statements {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut c).await?;
             }
-            None => {}
+            c.close().await?;
         }
         Ok(())
     }

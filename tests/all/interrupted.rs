@@ -160,6 +160,19 @@ impl Target {
         out
     }
 
+    /// Server sessions (other than the asking one) still running the slow
+    /// statement of [`slow_chain`]; 0 on SQLite.
+    fn sessions_in_the_slow_statement(&self) -> usize {
+        let running = match &self.server {
+            None => return 0,
+            Some(server) => match server.server {
+                Server::Postgres => server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid();"),
+                Server::Mariadb => server.sql("SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(600)%' AND ID <> CONNECTION_ID();"),
+            },
+        };
+        running.trim().parse().unwrap()
+    }
+
     /// The journal records: `revision|state|statements`.
     fn records(&self) -> Vec<String> {
         self.sql("SELECT revision_id, state, statements FROM retort_version_failures ORDER BY revision_id;")
@@ -438,6 +451,22 @@ fn slow_chain(t: &Target, transactional: bool) {
     }
 }
 
+/// Reads the run's output until revision 2 starts (its `marker` on a
+/// line; with `json`, on its `started` event); returns what was read.
+fn until_revision_2_starts(reader: &mut impl BufRead, marker: &str, json: bool) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("the run ended before revision 2 started: {seen}");
+        }
+        seen.push_str(&line);
+        if line.contains(marker) && (!json || line.contains("\"started\"")) {
+            return seen;
+        }
+    }
+}
+
 /// Starts `args`, waits until revision 2 has started (its line on stderr,
 /// or its JSON event on stdout), lets it reach its slow statement, and
 /// sends `signal`.
@@ -462,17 +491,7 @@ fn interrupt_at_revision_2(
         )
     };
     let mut reader = BufReader::new(stream);
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap() == 0 {
-            panic!("the run ended before revision 2 started: {seen}");
-        }
-        seen.push_str(&line);
-        if line.contains(marker) && (!json || line.contains("\"started\"")) {
-            break;
-        }
-    }
+    let mut seen = until_revision_2_starts(&mut reader, marker, json);
     std::thread::sleep(Duration::from_millis(700));
     // SAFETY: kill(2) on the child's pid.
     unsafe {
@@ -570,13 +589,7 @@ fn signals(db: Db) {
             assert_eq!(tables.trim(), "0", "{db:?} {name}");
         }
         // The server is not left running the statement.
-        if let Some(server) = &t.server {
-            let running = match server.server {
-                Server::Postgres => server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid();"),
-                Server::Mariadb => server.sql("SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(600)%' AND ID <> CONNECTION_ID();"),
-            };
-            assert_eq!(running.trim(), "0", "{db:?} {name}");
-        }
+        assert_eq!(t.sessions_in_the_slow_statement(), 0, "{db:?} {name}");
     }
 }
 
@@ -609,16 +622,7 @@ fn killed_holder(db: Db) {
         .spawn()
         .unwrap();
     let mut reader = BufReader::new(child.stderr.take().unwrap());
-    loop {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "the run ended early"
-        );
-        if line.contains("upgrade 5105e0000002") {
-            break;
-        }
-    }
+    until_revision_2_starts(&mut reader, "upgrade 5105e0000002", false);
     std::thread::sleep(Duration::from_millis(700));
     child.kill().unwrap();
     child.wait().unwrap();
@@ -632,14 +636,7 @@ fn killed_holder(db: Db) {
         waited < Duration::from_secs(30),
         "{db:?}: the next run waited {waited:?}"
     );
-    let server = t.server.as_ref().unwrap();
-    let gone = || {
-        let running = match server.server {
-            Server::Postgres => server.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid();"),
-            Server::Mariadb => server.sql("SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%SLEEP(600)%' AND ID <> CONNECTION_ID();"),
-        };
-        running.trim() == "0"
-    };
+    let gone = || t.sessions_in_the_slow_statement() == 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !gone() {
         assert!(

@@ -252,14 +252,7 @@ fn a_lock_file_that_cannot_be_opened_is_exit_2_with_the_reason() {
     let db = s.db("app.db");
     // A directory where the lock file goes: no run holds it, none can.
     std::fs::create_dir(format!("{}.retort-lock", db.display())).unwrap();
-    let migrations = s.migrations.to_str().unwrap();
-    let url = s.url();
-    let out = retort_command(
-        s.dir.path(),
-        &["--database-url", &url, "--migrations", migrations, "run"],
-    )
-    .output()
-    .unwrap();
+    let out = crate::common::retort_on(s.dir.path(), &s.url(), &["run"]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot open the lock file"), "{stderr}");

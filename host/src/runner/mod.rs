@@ -396,7 +396,6 @@ impl<'a> Runner<'a> {
         mode: TransactionMode,
         observer: &mut dyn FnMut(Event<'_>),
     ) -> Result<Vec<StepReport>, RunError> {
-        let dialect = self.sink().dialect();
         observer(Event::Planned {
             direction: plan.direction,
             steps: &plan.steps,
@@ -405,25 +404,12 @@ impl<'a> Runner<'a> {
         if mode == TransactionMode::All {
             self.check_all_mode(plan)?;
         }
-        let journaling = plan.steps.iter().any(|id| {
-            self.catalog
-                .get(id)
-                .is_some_and(|e| self.journaled(dialect, whole_run || e.info.transactional))
-        });
         if let Some(first) = plan.steps.first() {
             let tables = self.table.host_tables();
             self.sink().protect(&tables);
+            // The failures table (the journal) exists: `VersionTable::ensure`,
+            // run under the lock before any plan, creates it.
             let table = self.table;
-            if journaling {
-                table.ensure_failures(self.sink()).await.map_err(|error| {
-                    RunError::Bookkeeping {
-                        id: first.clone(),
-                        action: "creating the journal (the failures table)",
-                        error,
-                        applied: Vec::new(),
-                    }
-                })?;
-            }
             self.host = HostTables::read(table, self.sink())
                 .await
                 .map_err(|error| RunError::Bookkeeping {
