@@ -2,7 +2,7 @@
 //! `retort downgrade base` and `retort upgrade --sql` against the plain-sqlx
 //! floor (`bench_floor`), interleaved in one run, for each dialect and N,
 //! with a cold (no cache at all) and a warm cache; then `history` and
-//! `heads`, and peak RSS. Prints medians and the ratio Retort / floor.
+//! `heads` warm, `history` cold, and peak RSS. Prints medians and the ratio Retort / floor.
 //!
 //! ```sh
 //! bench_run --templates FIRST.wasm NEXT.wasm [--n 100,1000] [--reps 5]
@@ -346,6 +346,13 @@ async fn bench_one(
                 .or_default()
                 .push(t);
         }
+        // A fresh clone: no cache at all.
+        project.clear_cache();
+        let t = project.retort(url, &["history"])?;
+        s.absolute
+            .entry((dialect.into(), n, "history, cold"))
+            .or_default()
+            .push(t);
     }
     // Peak RSS: one more run each (upgrade needs an empty database).
     target.reset().await?;
@@ -444,8 +451,9 @@ fn report(o: &Options, s: &Samples) {
     }
     println!();
     for ((dialect, n, name), samples) in &s.absolute {
+        let (name, cache) = name.split_once(", ").unwrap_or((name, "warm"));
         println!(
-            "{dialect:<9} {n:>5}  warm   {name:<15} {:>8.1} ms",
+            "{dialect:<9} {n:>5}  {cache:<5}  {name:<15} {:>8.1} ms",
             median(samples) * 1000.0
         );
     }

@@ -12,6 +12,7 @@ mod compile_cache;
 pub mod compile_notice;
 pub mod info_section;
 mod interpreters;
+mod js_metadata;
 pub mod machine_key;
 mod prefetch;
 mod script_metadata;
@@ -239,10 +240,12 @@ impl Catalog {
                             .interpreters
                             .legacy_script_sha256(lang, &bytes)
                             .expect("every script language present has its interpreter loaded"),
-                        (lang == Language::Python)
-                            .then(|| std::str::from_utf8(&bytes).ok())
-                            .flatten()
-                            .and_then(script_metadata::read_python),
+                        std::str::from_utf8(&bytes)
+                            .ok()
+                            .and_then(|text| match lang {
+                                Language::Python => script_metadata::read_python(text),
+                                Language::JavaScript => js_metadata::read_js(text),
+                            }),
                     ),
                     None => (sha256.clone(), info_section::read(&bytes)),
                 };
