@@ -732,10 +732,15 @@ fn control_characters_never_reach_the_terminal() {
 fn the_cpu_budget_counts_cpu_not_time() {
     // The process is stopped (SIGSTOP) again and again while its guest
     // computes: the wall time grows far past the CPU budget, the CPU time
-    // does not.
+    // does not. The loop costs about 3 s of CPU on the 2-core CI machine;
+    // the budget leaves it room on a slower one.
     let s = Scratch::new(&EXAMPLE_CHAIN);
     let target = Target::Sqlite(s.db("app.db"));
-    std::fs::write(s.dir.path().join("retort.toml"), "[limits]\ncpu_secs = 3\n").unwrap();
+    std::fs::write(
+        s.dir.path().join("retort.toml"),
+        "[limits]\ncpu_secs = 10\n",
+    )
+    .unwrap();
     add_js(
         &s,
         "computes",
@@ -776,6 +781,11 @@ fn the_cpu_budget_counts_cpu_not_time() {
         "stopped for {stopped:?}: {stderr}"
     );
     assert!(stderr.contains("done "), "{stderr}");
+    assert!(
+        started.elapsed() > Duration::from_secs(10),
+        "the run took {:?} of wall time, not more than its CPU budget: the test shows nothing",
+        started.elapsed()
+    );
 }
 
 #[test]
