@@ -198,3 +198,49 @@ fn a_section_that_lies_fails_the_run_before_any_statement() {
         "0\n"
     );
 }
+
+/// The deploy-image recipe (README, "Shipping warm"): the image's build
+/// stage runs `retort build` over migrations whose components arrived
+/// prebuilt (no revision crates to build), and the image starts warm: its
+/// first `retort run` compiles nothing.
+#[test]
+fn retort_build_warms_a_deploy_image_so_its_first_run_compiles_nothing() {
+    let s = Scratch::new(&EXAMPLE_CHAIN);
+    let cwd = s.dir.path();
+    let machine = cwd.join("image-cache");
+    let migrations = s.migrations.to_str().unwrap();
+    let retort = |args: &[&str]| {
+        crate::common::retort_command(cwd, args)
+            .env("XDG_CACHE_HOME", &machine)
+            .output()
+            .unwrap()
+    };
+    let out = retort(&["--migrations", migrations, "build"]);
+    let (stdout, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        format!("{stdout}{stderr}").contains("Compiled 4 component(s) into the compile cache"),
+        "{stdout}{stderr}"
+    );
+    assert_eq!(artifacts(&s.migrations).len(), 4);
+    assert!(!s.db("app.db").exists(), "build connects to no database");
+    let url = s.url();
+    let out = retort(&[
+        "--database-url",
+        &url,
+        "--migrations",
+        migrations,
+        "--format",
+        "json",
+        "run",
+    ]);
+    let (stdout, stderr) = crate::common::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let done = crate::deploy::events(&stdout)
+        .into_iter()
+        .find(|e| e["event"] == "done")
+        .expect("a done event");
+    assert_eq!(done["compiled"], 0, "{stdout}");
+    assert_eq!(done["count"], 4, "{stdout}");
+    assert_eq!(version_ids(&s.db("app.db")), sorted(&EXAMPLE_IDS));
+}
