@@ -226,48 +226,55 @@ impl Catalog {
         // Hash every file on all cores; keep only the hash (holding every
         // component's bytes would cost memory for nothing on a warm run).
         // A script's metadata is keyed by its text and its interpreter
-        // (which produced it); a component's by its sha256.
-        // A component built with the SDK carries its metadata in a custom
-        // section: read it too, so that a cold run compiles nothing to plan.
-        let hashed: Vec<(PathBuf, String, String, Option<RevisionInfo>)> = paths
+        // (which produced it); a component's by its sha256. What the
+        // metadata cache does not know is read from the file where it can
+        // be without compiling: a component built with the SDK carries it in
+        // a custom section, a script states it in its text. A warm run
+        // parses neither.
+        let hashed: Vec<(PathBuf, String, String, Known)> = paths
             .into_par_iter()
             .map(|path| {
                 let bytes = std::fs::read(&path).map_err(io(&path))?;
                 let sha256 = hex::encode(Sha256::digest(&bytes));
-                let (key, section) = match Language::of(&path) {
-                    Some(lang) => (
-                        loading
-                            .interpreters
-                            .legacy_script_sha256(lang, &bytes)
-                            .expect("every script language present has its interpreter loaded"),
-                        std::str::from_utf8(&bytes)
-                            .ok()
-                            .and_then(|text| match lang {
-                                Language::Python => script_metadata::read_python(text),
-                                Language::JavaScript => js_metadata::read_js(text),
-                            }),
-                    ),
-                    None => (sha256.clone(), info_section::read(&bytes)),
+                let lang = Language::of(&path);
+                let key = match lang {
+                    Some(lang) => loading
+                        .interpreters
+                        .legacy_script_sha256(lang, &bytes)
+                        .expect("every script language present has its interpreter loaded"),
+                    None => sha256.clone(),
                 };
-                Ok((path, sha256, key, section))
+                let known = match cache.get(&key) {
+                    Some(info) => Known::Cached(info),
+                    None => match lang {
+                        None => info_section::read(&bytes),
+                        Some(lang) => {
+                            std::str::from_utf8(&bytes)
+                                .ok()
+                                .and_then(|text| match lang {
+                                    Language::Python => script_metadata::read_python(text),
+                                    Language::JavaScript => js_metadata::read_js(text),
+                                })
+                        }
+                    }
+                    .map_or(Known::Unknown, Known::Read),
+                };
+                Ok((path, sha256, key, known))
             })
             .collect::<Result<_, CatalogError>>()?;
-        // From the metadata cache, else from the section (which then fills
-        // the cache, as a compile would).
+        // What was read from a file fills the cache, as a compile would.
         let mut section_reads = 0;
         let cached: Vec<Option<RevisionInfo>> = hashed
             .iter()
-            .map(|(_, _, key, section)| {
-                let info = match cache.get(key) {
-                    Some(info) => Some(info),
-                    None => {
-                        let read = section.clone().filter(|info| bad_name(info).is_none());
-                        if let Some(info) = &read {
-                            cache.put(key, info);
-                            section_reads += 1;
-                        }
-                        read
+            .map(|(_, _, key, known)| {
+                let info = match known {
+                    Known::Cached(info) => Some(info.clone()),
+                    Known::Read(info) if bad_name(info).is_none() => {
+                        cache.put(key, info);
+                        section_reads += 1;
+                        Some(info.clone())
                     }
+                    Known::Read(_) | Known::Unknown => None,
                 };
                 info.filter(|info| bad_name(info).is_none())
             })
@@ -583,6 +590,16 @@ fn describe_no_interpreter(script: &Path, language: &str, path: Option<&Path>) -
         "{} is a {language} revision, but {place}: {todo}",
         script.display()
     )
+}
+
+/// What the catalog knows of a file's metadata before compiling anything.
+enum Known {
+    /// From the metadata cache.
+    Cached(RevisionInfo),
+    /// Read from the file itself (a `retort:info` section, a script's text).
+    Read(RevisionInfo),
+    /// Only the component's `info()` can tell.
+    Unknown,
 }
 
 /// Where the metadata cache of a migrations directory lives by default.
