@@ -21,39 +21,43 @@ fn process_cpu() -> Duration {
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-fn base() -> Config {
+/// One configuration: the compiler, whether Cranelift runs unoptimised
+/// with its single-pass register allocator (for Winch: its trampolines),
+/// and whether the address map is generated.
+fn config(strategy: Strategy, unoptimised: bool, address_map: bool) -> Config {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
     config.parallel_compilation(false);
+    config.strategy(strategy);
+    if unoptimised {
+        config.cranelift_opt_level(OptLevel::None);
+        config.cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
+    }
+    config.generate_address_map(address_map);
     config
 }
 
 fn variants() -> Vec<(&'static str, Config)> {
-    let mut out = Vec::new();
-    let mut c = base();
-    c.strategy(Strategy::Winch);
-    out.push(("winch (shipped until now)", c));
-    let mut c = base();
-    c.strategy(Strategy::Winch);
-    c.cranelift_opt_level(OptLevel::None);
-    c.cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
-    out.push(("winch, trampolines unoptimised + single-pass regalloc", c));
-    let mut c = base();
-    c.strategy(Strategy::Winch);
-    c.cranelift_opt_level(OptLevel::None);
-    c.cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
-    c.generate_address_map(false);
-    out.push(("  … and no address map", c));
-    let mut c = base();
-    c.strategy(Strategy::Cranelift);
-    out.push(("cranelift", c));
-    let mut c = base();
-    c.strategy(Strategy::Cranelift);
-    c.cranelift_opt_level(OptLevel::None);
-    c.cranelift_regalloc_algorithm(RegallocAlgorithm::SinglePass);
-    out.push(("cranelift unoptimised + single-pass regalloc", c));
-    out
+    vec![
+        (
+            "winch, wasmtime's defaults (shipped before 2026-12-04)",
+            config(Strategy::Winch, false, true),
+        ),
+        (
+            "winch, trampolines unoptimised + single-pass regalloc",
+            config(Strategy::Winch, true, true),
+        ),
+        (
+            "  … and no address map",
+            config(Strategy::Winch, true, false),
+        ),
+        ("cranelift", config(Strategy::Cranelift, false, true)),
+        (
+            "cranelift unoptimised + single-pass regalloc",
+            config(Strategy::Cranelift, true, true),
+        ),
+    ]
 }
 
 fn main() {

@@ -191,23 +191,18 @@ async fn script_metadata_mistakes_name_the_file() {
     }
 }
 
-/// A Python script whose metadata its text decides is read without the
+/// A script whose metadata its text decides is read without the
 /// interpreter; a syntax error elsewhere in it then stops the run before
-/// anything runs, naming the file and line.
-#[tokio::test]
-async fn a_python_syntax_error_stops_the_run_before_it_starts() {
+/// anything runs, naming the file and line (`expected`).
+async fn a_syntax_error_stops_the_run_before_it_starts(name: &str, text: &str, expected: &str) {
     let s = base();
-    add_script(
-        &s,
-        "r0003_syntax.py",
-        "id = 'f00000000005'\ndef upgrade(:\n    pass\n",
-    );
+    add_script(&s, name, text);
     let project = Project::open(s.config()).await.unwrap();
     let script = project
         .catalog()
         .entries()
         .iter()
-        .find(|e| e.path.ends_with("r0003_syntax.py"))
+        .find(|e| e.path.ends_with(name))
         .unwrap();
     assert!(
         script.program().is_none(),
@@ -218,45 +213,28 @@ async fn a_python_syntax_error_stops_the_run_before_it_starts() {
         .await
         .unwrap_err();
     let message = format!("{err:#}");
-    assert!(
-        message.contains("r0003_syntax.py:2: SyntaxError"),
-        "{message}"
-    );
+    assert!(message.contains(expected), "{message}");
     assert!(version_ids(&s.db("app.db")).is_empty());
 }
 
-/// A JavaScript script whose metadata its text decides is read without the
-/// interpreter; a syntax error elsewhere in it then stops the run before
-/// anything runs, naming the file and line.
+#[tokio::test]
+async fn a_python_syntax_error_stops_the_run_before_it_starts() {
+    a_syntax_error_stops_the_run_before_it_starts(
+        "r0003_syntax.py",
+        "id = 'f00000000005'\ndef upgrade(:\n    pass\n",
+        "r0003_syntax.py:2: SyntaxError",
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn a_javascript_syntax_error_stops_the_run_before_it_starts() {
-    let s = base();
-    add_script(
-        &s,
+    a_syntax_error_stops_the_run_before_it_starts(
         "r0003_syntax.js",
         "exports.id = 'f00000000005';\nexports.parents = 'b7e2a90c4d11';\nexports.upgrade = function () { let = ; };\n",
-    );
-    let project = Project::open(s.config()).await.unwrap();
-    let script = project
-        .catalog()
-        .entries()
-        .iter()
-        .find(|e| e.path.ends_with("r0003_syntax.js"))
-        .unwrap();
-    assert!(
-        script.program().is_none(),
-        "the interpreter did not run to plan"
-    );
-    let err = project
-        .upgrade(&Target::Heads, &mut quiet())
-        .await
-        .unwrap_err();
-    let message = format!("{err:#}");
-    assert!(
-        message.contains("r0003_syntax.js:3: SyntaxError"),
-        "{message}"
-    );
-    assert!(version_ids(&s.db("app.db")).is_empty());
+        "r0003_syntax.js:3: SyntaxError",
+    )
+    .await;
 }
 
 #[tokio::test]
