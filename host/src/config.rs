@@ -92,6 +92,7 @@ struct FileConfig {
     revisions: Option<String>,
     interpreters: Option<FileInterpreters>,
     sources: Option<Vec<FileSource>>,
+    lint: Option<crate::lint::LintEntry>,
 }
 
 /// `[[sources]]`: another chain of revisions (a plugin's, a vendor's) in the
@@ -179,6 +180,8 @@ pub struct Config {
     pub transaction_mode: TransactionMode,
     /// Budgets (`[limits]`, with per-revision overrides).
     pub limits: crate::sandbox::LimitsSpec,
+    /// `[lint]` (or `lint = "error"`): rules, exemptions and `run`'s gate.
+    pub lint: crate::lint::LintSpec,
     /// The SQL policy (`[policy]`, with per-revision overrides); `None` when unset.
     pub policy: Option<crate::sandbox::PolicySpec>,
     /// Who may have written the revisions (`trust`; default first-party).
@@ -346,6 +349,14 @@ impl Config {
             message,
         };
         validate_rules(&limits, policy.as_ref(), trust).map_err(bad)?;
+        let lint = raw
+            .lint
+            .map(crate::lint::LintEntry::into_spec)
+            .unwrap_or_default();
+        lint.validate().map_err(|message| ConfigError::BadValue {
+            key: "lint",
+            message,
+        })?;
         let mut sources = Vec::new();
         for raw_source in raw.sources.unwrap_or_default() {
             let source = load_source(raw_source, &base, &path, env)?;
@@ -416,6 +427,7 @@ impl Config {
         Ok(Config {
             interpreters,
             limits,
+            lint,
             policy,
             trust,
             sources,

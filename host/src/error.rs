@@ -58,6 +58,9 @@ pub enum Error {
     /// The WebAssembly engine could not start.
     #[error("cannot start the WebAssembly engine: {0}")]
     Engine(String),
+    /// `run`'s lint gate found errors: nothing ran.
+    #[error("{}", describe_lint(.0))]
+    Lint(Vec<crate::lint::Finding>),
     /// Third-party revisions over a connection whose role reaches outside
     /// its database.
     #[error("{}", describe_unconfined(.findings, .role_sql))]
@@ -86,7 +89,7 @@ impl Error {
             | Error::Scaffold(_) => 2,
             Error::Lock(crate::sink::LockError::Unusable(_)) => 2,
             Error::Lock(_) => 3,
-            Error::Dirty { .. } | Error::Drift(_) | Error::Unconfined { .. } => 4,
+            Error::Dirty { .. } | Error::Drift(_) | Error::Unconfined { .. } | Error::Lint(_) => 4,
         }
     }
 }
@@ -99,6 +102,22 @@ impl Error {
             _ => None,
         }
     }
+}
+
+fn describe_lint(findings: &[crate::lint::Finding]) -> String {
+    let errors: Vec<&crate::lint::Finding> = findings
+        .iter()
+        .filter(|f| f.level == crate::lint::Level::Error)
+        .collect();
+    let mut out = format!(
+        "refusing to migrate: lint found {} error(s), so nothing ran:",
+        errors.len()
+    );
+    for f in errors {
+        out.push_str(&format!("\n  - {} [{}]: {}", f.revision, f.rule, f.message));
+    }
+    out.push_str("\nfix the revisions, lower the rules' levels under [lint.rules], exempt a revision under [lint.revisions.<id>], or run with --lint=warn");
+    out
 }
 
 fn describe_unconfined(findings: &[String], role_sql: &str) -> String {

@@ -31,6 +31,7 @@ mod graph;
 pub mod import;
 mod init;
 mod interrupt;
+pub mod lint;
 mod printable;
 mod project;
 pub mod revision_crates;
@@ -48,7 +49,7 @@ pub use graph::{Direction, GraphError, Plan, Revision, RevisionGraph, StampPlan,
 pub use init::{InitOptions, Initialized, SdkDependency, init_project};
 pub use project::{
     Adopted, Check, Database, Deployment, Doctor, Drift, DryRun, DryRunMethod, InterpreterChange,
-    Project, Range, RevisionRequest, Verification,
+    LintReport, Project, Range, RevisionRequest, Verification,
 };
 pub use runner::{
     Aftermath, AppliedRevision, Event, RecordedFailure, RevisionFailure, RunError, StepReport,

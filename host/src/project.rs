@@ -5,12 +5,14 @@ mod audit;
 mod authoring;
 mod deploy;
 mod dry_run;
+mod lint;
 mod resume;
 mod stamp;
 
 pub use audit::{InterpreterChange, Verification};
 pub use authoring::RevisionRequest;
 pub use deploy::{Database, Deployment, DryRun, DryRunMethod};
+pub use lint::LintReport;
 
 pub use adopt::Adopted;
 pub use stamp::Check;

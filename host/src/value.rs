@@ -66,6 +66,10 @@ pub struct DbError {
     pub code: Option<String>,
     /// The message as the database gave it.
     pub message: String,
+    /// The database refused because a lock was not granted in time
+    /// (PostgreSQL 55P03, MySQL 1205 or 3572, SQLite busy): rolled back,
+    /// the statement may succeed once the lock's holder is done.
+    pub lock_wait: bool,
 }
 
 impl DbError {
@@ -74,6 +78,7 @@ impl DbError {
         DbError {
             code: None,
             message: message.into(),
+            lock_wait: false,
         }
     }
 }

@@ -216,6 +216,33 @@ pub enum Command {
     /// outside (third-party runs would be refused), 0 otherwise.
     /// Example: `retort doctor`, `retort doctor --trust third-party`.
     Doctor,
+    /// Check the statements revisions really send for locks and rewrites
+    /// that cause outages.
+    ///
+    /// Records each revision's upgrade as `--sql` does (Rust, Python,
+    /// JavaScript, WAT and SQL alike) and checks every statement against
+    /// lock- and rewrite-aware rules for the database (squawk's for
+    /// PostgreSQL): CREATE INDEX without CONCURRENTLY, constraints without
+    /// NOT VALID, SET NOT NULL, type changes, volatile defaults, VACUUM
+    /// FULL, MySQL table copies, drops and renames. With a database URL it
+    /// lints what that database still needs (read only, nothing locked);
+    /// with --dialect or FROM:TO, the range. Exits 1 when a finding is at
+    /// `error` level. Levels and exemptions: [lint] in retort.toml,
+    /// `-- retort:lint-ignore RULE` in a statement.
+    /// Example: `retort lint`, `retort lint --dialect postgres`,
+    /// `retort lint ae10:head --format json`.
+    Lint(LintArgs),
+}
+
+/// `retort lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// heads (default), head, a revision; or FROM:TO (from base: `base:heads`).
+    #[arg(default_value = "heads")]
+    pub target: String,
+    /// Lint for this database (sqlite, postgres, mysql) without connecting to one.
+    #[arg(long, value_name = "DIALECT")]
+    pub dialect: Option<String>,
 }
 
 /// `retort upgrade`.
@@ -265,6 +292,11 @@ pub struct RunArgs {
     /// How many targets run at once.
     #[arg(short, long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
+    /// Lint the plan before migrating: `error` (the default for a bare --lint) refuses
+    /// (exit 4) on error-level findings, `warn` reports them and migrates, `off` skips
+    /// [default: `lint` in retort.toml, else off].
+    #[arg(long, value_name = "LEVEL", num_args = 0..=1, require_equals = true, default_missing_value = "error")]
+    pub lint: Option<String>,
 }
 
 /// `retort import`.

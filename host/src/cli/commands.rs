@@ -85,6 +85,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, Error> {
             migrate::migrate(config, Direction::Downgrade, &args.target, args.dry_run, ui).await
         }
         Command::Run(args) => run_command(config, args, fan_out_urls, ui).await,
+        Command::Lint(args) => super::lint::lint(config, &args, ui).await,
         command if ui.format == Format::Json => super::json::run(config, command).await,
         command => human(config, command, quiet).await,
     };
@@ -112,11 +113,15 @@ async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -
         (None, false) => Some(fanout::url_targets(&urls, config.schema.as_deref())),
         (None, true) => None,
     };
+    let gate = super::lint::gate_of(args.lint.as_deref(), &config)?;
     match targets {
         Some(_) if config.chains().len() > 1 => Err(Outcome::Error(Error::Usage(
             "a fan-out (--targets, several --database-url) runs one chain: with [[sources]], give --source NAME (and run it once per source)".into(),
         ))),
         Some(targets) => {
+            // One lint for every target: the whole chain, for their dialect.
+            let dialect = targets.first().and_then(|t| Dialect::from_url(&t.database.url));
+            super::lint::gate(&config, gate, dialect, ui).await?;
             fanout::fan_out(config, targets, usize::from(args.jobs), args.dry_run, ui).await
         }
         None => {
@@ -137,6 +142,10 @@ async fn run_command(config: Config, args: RunArgs, urls: Vec<String>, ui: Ui) -
                         ui.quiet,
                         &format!("Source {}:", chain.source.as_deref().unwrap_or("app")),
                     );
+                }
+                if gate != crate::lint::Gate::Off {
+                    chain.require_url()?;
+                    super::lint::gate(&chain, gate, None, ui).await?;
                 }
                 migrate::migrate(chain, Direction::Upgrade, "heads", args.dry_run, ui).await?;
             }
@@ -224,9 +233,11 @@ async fn human(config: Config, command: Command, quiet: bool) -> Done {
                 quiet,
             },
         ),
-        Command::Run(_) | Command::Init(_) | Command::Completions(_) => Err(Outcome::Error(
-            Error::Usage("this command is dispatched before configuration is read".into()),
-        )),
+        Command::Run(_) | Command::Lint(_) | Command::Init(_) | Command::Completions(_) => {
+            Err(Outcome::Error(Error::Usage(
+                "this command is dispatched before configuration is read".into(),
+            )))
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod fanout;
 mod graph;
 mod init;
 mod json;
+mod lint;
 mod migrate;
 mod obj;
 mod output;

@@ -158,6 +158,31 @@ impl<'a> Reporter<'a> {
                 .with("direction", json!(direction.to_string()))
                 .with("duration_ms", json!(ms(*elapsed)))
                 .with("statements", json!(statements)),
+            Event::Retrying {
+                index,
+                total,
+                id,
+                direction,
+                attempt,
+                retries,
+                delay,
+                statement,
+                error,
+            } => Obj::event("retrying")
+                .with("index", json!(index))
+                .with("total", json!(total))
+                .with("id", json!(id))
+                .with("direction", json!(direction.to_string()))
+                .with("attempt", json!(attempt))
+                .with("retries", json!(retries))
+                .with("delay_ms", json!(ms(*delay)))
+                .with("statement", json!(statement))
+                .with(
+                    "database_error",
+                    Obj::default()
+                        .with("code", json!(error.code))
+                        .with("message", json!(error.message)),
+                ),
             Event::Failed {
                 index,
                 total,
@@ -218,6 +243,15 @@ impl<'a> Reporter<'a> {
                 p.line(&format!("[{index}/{total}] {direction} {id}: {message}"));
             }
             Event::Log { line, .. } => p.line(&format!("      {}: {}", line.level, line.message)),
+            Event::Retrying {
+                attempt,
+                retries,
+                delay,
+                error,
+                ..
+            } => p.line(&format!(
+                "      a lock was not granted in time ({error}): rolled back, nothing of it is left; retry {attempt} of {retries} in {delay:.1?}"
+            )),
             Event::Finished {
                 elapsed,
                 statements,

@@ -7,12 +7,14 @@ mod postgres;
 pub mod scan;
 pub mod split;
 mod sqlite;
+mod timeouts;
 
 use std::fmt;
 
 use crate::value::Value;
 use scan::Piece;
 pub use scan::PlaceholderError;
+pub use timeouts::{Server, Timeouts};
 
 /// The database family a run targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -212,7 +212,7 @@ impl Project {
 
     /// A connection that only reads: `None` when there is nothing to read
     /// (a SQLite file or PostgreSQL schema that does not exist yet).
-    async fn read_only(&self, db: &Database) -> Result<Option<Sink>, Error> {
+    pub(super) async fn read_only(&self, db: &Database) -> Result<Option<Sink>, Error> {
         if sqlite_file(&db.url).is_some_and(|file| !file.exists()) {
             return Ok(None);
         }
@@ -274,7 +274,7 @@ impl Project {
     }
 
     /// The plan from what the version table says is applied.
-    async fn plan_from(
+    pub(super) async fn plan_from(
         &self,
         sink: &mut Sink,
         direction: Direction,

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tracing::Instrument;
 
 use crate::catalog::Catalog;
+use crate::dialect::Timeouts;
 use crate::graph::{Direction, Plan};
 use crate::sandbox::{CallResult, FailedStatement, LogLine, Outcome, RevisionInfo, Rules, Sandbox};
 use crate::sink::{Journal, Mode, Resume, Sink};
@@ -67,6 +68,28 @@ pub enum Event<'a> {
         elapsed: Duration,
         /// Statements the revision sent.
         statements: u64,
+    },
+    /// A step was refused a lock in time and rolled back, with nothing of it
+    /// left; it runs again after `delay`.
+    Retrying {
+        /// 1-based position in the plan.
+        index: usize,
+        /// Steps in the plan.
+        total: usize,
+        /// The revision id.
+        id: &'a str,
+        /// Which way.
+        direction: Direction,
+        /// Which retry this is (1-based).
+        attempt: u32,
+        /// Retries allowed (`lock_retries`).
+        retries: u32,
+        /// The wait before it.
+        delay: Duration,
+        /// The statement that waited.
+        statement: &'a str,
+        /// What the database said.
+        error: &'a DbError,
     },
     /// A step failed; the run stops with this error.
     Failed {
@@ -318,6 +341,8 @@ pub struct Runner<'a> {
     run_id: String,
     /// The interrupted run's record the (one-step) plan resumes from.
     resume: Option<Resume>,
+    /// The timeouts the host has set for the session (restored when the run ends).
+    session: Timeouts,
 }
 
 /// The per-step context a failure report needs.
@@ -350,6 +375,7 @@ impl<'a> Runner<'a> {
             host: None,
             run_id: new_run_id(),
             resume: None,
+            session: Timeouts::default(),
         }
     }
 
@@ -391,6 +417,40 @@ impl<'a> Runner<'a> {
 
     /// Runs every step of `plan` in order, stopping at the first failure.
     pub async fn run(
+        &mut self,
+        plan: &Plan,
+        mode: TransactionMode,
+        observer: &mut dyn FnMut(Event<'_>),
+    ) -> Result<Vec<StepReport>, RunError> {
+        let result = self.run_steps(plan, mode, observer).await;
+        if !self.sink().is_broken()
+            && let Err(e) = self.session_timeouts(Timeouts::default()).await
+        {
+            tracing::warn!("restoring the session's lock and statement timeouts: {e}");
+        }
+        result
+    }
+
+    /// Sets the session's timeouts to `wanted` (restoring what the host set
+    /// before, first), when they differ from what is set.
+    async fn session_timeouts(&mut self, wanted: Timeouts) -> Result<(), DbError> {
+        if self.session == wanted {
+            return Ok(());
+        }
+        let dialect = self.sink().dialect();
+        let server = self.sink().server();
+        if let Some(reset) = dialect.reset_session_timeouts(&self.session, server) {
+            self.sink().configure_session(&reset).await?;
+        }
+        self.session = Timeouts::default();
+        if let Some(set) = dialect.session_timeouts(&wanted, server) {
+            self.sink().configure_session(&set).await?;
+        }
+        self.session = wanted;
+        Ok(())
+    }
+
+    async fn run_steps(
         &mut self,
         plan: &Plan,
         mode: TransactionMode,
@@ -481,18 +541,58 @@ impl<'a> Runner<'a> {
                 step = index + 1,
                 of = plan.steps.len()
             );
-            let report = match self.step(&step, &done, observer).instrument(span).await {
-                Ok(report) => report,
-                Err(error) => {
-                    observer(Event::Failed {
+            let rules = (self.rules)(id);
+            let retry = !whole_run && !self.caller_transaction && self.resume.is_none();
+            let mut attempt = 0;
+            let report = loop {
+                let error = match self
+                    .step(&step, &rules, &done, observer)
+                    .instrument(span.clone())
+                    .await
+                {
+                    Ok(report) => break report,
+                    Err(error) => error,
+                };
+                let retries = rules.limits.lock_retries;
+                if let Some(failed) = retry.then(|| lock_refused(&error)).flatten()
+                    && attempt < retries
+                {
+                    attempt += 1;
+                    let delay = backoff(rules.limits.lock_retry_backoff, attempt);
+                    observer(Event::Retrying {
                         index: index + 1,
                         total: plan.steps.len(),
                         id,
                         direction: plan.direction,
-                        error: &error,
+                        attempt,
+                        retries,
+                        delay,
+                        statement: failed.sql.trim(),
+                        error: &failed.error,
                     });
-                    return Err(error);
+                    tracing::info!(
+                        "{id}: a lock was not granted in time; rolled back, retry {attempt} of {retries} in {delay:.1?}"
+                    );
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => continue,
+                        signal = crate::interrupt::wait() => {
+                            return Err(RunError::Interrupted {
+                                signal,
+                                next: id.clone(),
+                                whole_run: false,
+                                applied: done.iter().map(|s| s.id.clone()).collect(),
+                            });
+                        }
+                    }
                 }
+                observer(Event::Failed {
+                    index: index + 1,
+                    total: plan.steps.len(),
+                    id,
+                    direction: plan.direction,
+                    error: &error,
+                });
+                return Err(error);
             };
             observer(Event::Finished {
                 index: index + 1,
@@ -546,6 +646,7 @@ impl<'a> Runner<'a> {
     async fn step(
         &mut self,
         step: &Step<'_>,
+        rules: &Rules,
         done: &[StepReport],
         observer: &mut dyn FnMut(Event<'_>),
     ) -> Result<StepReport, RunError> {
@@ -574,6 +675,19 @@ impl<'a> Runner<'a> {
             .expect("the sink is back after every step");
         sink.comment(&step_comment(step.direction, step.info));
         let dialect = sink.dialect();
+        let timeouts = Timeouts {
+            lock: rules.limits.lock_timeout,
+            statement: rules.limits.statement_timeout,
+        };
+        // PostgreSQL scopes them to the revision's transaction; elsewhere,
+        // and outside a transaction, they are the session's.
+        let scoped = dialect.scopes_timeouts_to_transactions() && step.in_transaction;
+        let session_timeouts = !scoped;
+        if session_timeouts {
+            self.session_timeouts(timeouts)
+                .await
+                .map_err(|e| bookkeeping("setting the lock and statement timeouts", e))?;
+        }
         let journaled = self.journaled(dialect, step.in_transaction);
         let resume = if journaled { self.resume.take() } else { None };
         let entry = self.catalog.get(step.id).expect("planned ids exist");
@@ -604,16 +718,26 @@ impl<'a> Runner<'a> {
                 Some(host) => host.begin_probe(dialect),
                 None => String::new(),
             };
+            let settings = dialect.transaction_timeouts(&timeouts);
             let probed = sink
-                .begin_probing(&probe)
+                .begin_with(&probe, settings.as_deref())
                 .await
                 .map_err(|e| bookkeeping("BEGIN", e))?;
             if let Some(host) = &mut self.host {
                 host.begun(&probed);
             }
         }
+        if scoped
+            && !own_transaction
+            && let Some(settings) = dialect.transaction_timeouts(&timeouts)
+        {
+            // The run's one transaction: each revision sets its own.
+            self.sink()
+                .execute(&settings, &[])
+                .await
+                .map_err(|e| bookkeeping("setting the lock and statement timeouts", e))?;
+        }
         let mut sink = self.sink.take().expect("the sink is back after every step");
-        let rules = (self.rules)(step.id);
         if journaled {
             let failures = VersionTable::qualify(&sink, &self.table.failures_name());
             sink.arm_journal(
@@ -626,12 +750,22 @@ impl<'a> Runner<'a> {
         sink.revision_running(true);
         let (mut sink, mut outcome) = self
             .sandbox
-            .call(&program, step.direction, sink, step.id, &rules)
+            .call(&program, step.direction, sink, step.id, rules)
             .await;
         sink.revision_running(false);
         sink.tap_mut().end_revision();
         let journal = sink.take_journal();
         self.sink = Some(sink);
+        if session_timeouts && dialect.scopes_timeouts_to_transactions() && !self.sink().is_broken()
+        {
+            // PostgreSQL outside a transaction: the session's until reset.
+            if let Err(e) = self.session_timeouts(Timeouts::default()).await {
+                tracing::warn!(
+                    "resetting the lock and statement timeouts after {}: {e}",
+                    step.id
+                );
+            }
+        }
         if let Some(journal) = &journal {
             // A resume that sent other statements is refused, whatever the
             // revision made of the refusal.
@@ -876,6 +1010,29 @@ impl<'a> Runner<'a> {
             .map(|()| table.failures_name())
             .map_err(|e| e.to_string())
     }
+}
+
+/// The statement a failed step waited on, when the step failed because a
+/// lock was not granted in time and left nothing behind: rolled back, or
+/// outside a transaction before any statement of it took effect.
+fn lock_refused(error: &RunError) -> Option<&FailedStatement> {
+    let RunError::Revision(failure) = error else {
+        return None;
+    };
+    let propagated = matches!(
+        failure.result,
+        CallResult::Returned(_) | CallResult::Trapped(_)
+    );
+    (propagated && failure.aftermath == Aftermath::RolledBack && failure.interrupted.is_none())
+        .then_some(failure.statement.as_ref())
+        .flatten()
+        .filter(|statement| statement.error.lock_wait)
+}
+
+/// The wait before retry `attempt` (1-based): `first`, doubling, at most a minute.
+fn backoff(first: Duration, attempt: u32) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+    first.saturating_mul(factor).min(Duration::from_secs(60))
 }
 
 /// A run's id: 32 hex digits from the system's random source.

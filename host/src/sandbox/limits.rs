@@ -1,7 +1,10 @@
 //! Budgets a revision runs within: CPU (time spent running guest code, not
 //! waiting on the database), wall-clock time (guest and database time
-//! together), linear memory, table elements, log output and SQL text. Configured under `[limits]` in retort.toml, and per revision
-//! under `[limits.revisions.<id>]`.
+//! together), linear memory, table elements, log output and SQL text; and
+//! the database's own limits around it: how long a statement waits for a
+//! lock (and how often the revision is retried when one is not granted),
+//! and how long one statement may run on the server. Configured under
+//! `[limits]` in retort.toml, and per revision under `[limits.revisions.<id>]`.
 
 use std::time::Duration;
 
@@ -29,6 +32,24 @@ pub struct LimitsSpec {
     /// Largest result of one `query`, in MiB (never more than `memory_mb`:
     /// the host holds the rows before the revision gets them).
     pub result_mb: Option<u64>,
+    /// How long one statement waits for a lock before the database refuses
+    /// it, in seconds (0: as long as it takes). PostgreSQL `lock_timeout`,
+    /// MySQL `lock_wait_timeout` and `innodb_lock_wait_timeout`, SQLite's
+    /// busy timeout.
+    #[serde(alias = "lock_timeout")]
+    pub lock_timeout_secs: Option<f64>,
+    /// How often a revision refused a lock in time is rolled back and run
+    /// again (0: never).
+    pub lock_retries: Option<u32>,
+    /// The wait before the first retry, in seconds; it doubles with each one.
+    #[serde(alias = "lock_retry_backoff")]
+    pub lock_retry_backoff_secs: Option<f64>,
+    /// How long one statement may run on the server, in seconds (0: no
+    /// limit). PostgreSQL `statement_timeout`; MySQL `max_execution_time`
+    /// (SELECTs only), MariaDB `max_statement_time`. SQLite has no server:
+    /// the wall-clock budget stops it.
+    #[serde(alias = "statement_timeout")]
+    pub statement_timeout_secs: Option<f64>,
     /// Overrides for single revisions, by id (`[limits.revisions.<id>]`).
     pub revisions: Option<std::collections::BTreeMap<String, LimitsSpec>>,
 }
@@ -52,7 +73,20 @@ pub struct Limits {
     pub sql_bytes: usize,
     /// Rows of one query as the host holds them, bytes.
     pub result_bytes: usize,
+    /// How long a statement waits for a lock (`None`: no limit).
+    pub lock_timeout: Option<Duration>,
+    /// Retries of a revision refused a lock in time.
+    pub lock_retries: u32,
+    /// The wait before the first retry (doubling after each).
+    pub lock_retry_backoff: Duration,
+    /// How long one statement may run on the server (`None`: no limit).
+    pub statement_timeout: Option<Duration>,
 }
+
+/// The lock timeout when `[limits]` sets none: long enough for a lock
+/// held by ordinary traffic, short enough that the queries queued behind a
+/// waiting `ALTER TABLE` do not pile up into an outage.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -65,6 +99,10 @@ impl Default for Limits {
             statement_bytes: 16 << 20,
             sql_bytes: 256 << 20,
             result_bytes: 64 << 20,
+            lock_timeout: Some(DEFAULT_LOCK_TIMEOUT),
+            lock_retries: 3,
+            lock_retry_backoff: Duration::from_secs(1),
+            statement_timeout: None,
         }
     }
 }
@@ -81,6 +119,12 @@ impl LimitsSpec {
             statement_kb: over.statement_kb.or(self.statement_kb),
             sql_mb: over.sql_mb.or(self.sql_mb),
             result_mb: over.result_mb.or(self.result_mb),
+            lock_timeout_secs: over.lock_timeout_secs.or(self.lock_timeout_secs),
+            lock_retries: over.lock_retries.or(self.lock_retries),
+            lock_retry_backoff_secs: over
+                .lock_retry_backoff_secs
+                .or(self.lock_retry_backoff_secs),
+            statement_timeout_secs: over.statement_timeout_secs.or(self.statement_timeout_secs),
             revisions: None,
         }
     }
@@ -107,6 +151,29 @@ impl LimitsSpec {
                 .ok_or_else(|| format!("limits {key}: {s} is not a positive number of seconds")),
         };
         let timeout = seconds(self.timeout_secs, defaults.timeout, "timeout_secs")?;
+        // 0 switches a database-side limit off.
+        let optional = |value: Option<f64>, default: Option<Duration>, key: &str| match value {
+            None => Ok(default),
+            Some(s) => Duration::try_from_secs_f64(s)
+                .map(|d| (!d.is_zero()).then_some(d))
+                .map_err(|_| format!("limits {key}: {s} is not a number of seconds (0 for none)")),
+        };
+        let lock_timeout = optional(
+            self.lock_timeout_secs,
+            defaults.lock_timeout,
+            "lock_timeout_secs",
+        )?;
+        let statement_timeout = optional(
+            self.statement_timeout_secs,
+            defaults.statement_timeout,
+            "statement_timeout_secs",
+        )?;
+        let lock_retry_backoff = optional(
+            self.lock_retry_backoff_secs,
+            Some(defaults.lock_retry_backoff),
+            "lock_retry_backoff_secs",
+        )?
+        .unwrap_or(Duration::ZERO);
         let cpu = seconds(self.cpu_secs, defaults.cpu, "cpu_secs")?;
         let bytes =
             |value: Option<u64>, unit: u64, default: usize, key: &str| -> Result<usize, String> {
@@ -135,6 +202,10 @@ impl LimitsSpec {
             )?,
             sql_bytes: bytes(self.sql_mb, 1 << 20, defaults.sql_bytes, "sql_mb")?,
             result_bytes: bytes(self.result_mb, 1 << 20, defaults.result_bytes, "result_mb")?,
+            lock_timeout,
+            lock_retries: self.lock_retries.unwrap_or(defaults.lock_retries),
+            lock_retry_backoff,
+            statement_timeout,
         })
     }
 }

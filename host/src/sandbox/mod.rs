@@ -355,8 +355,21 @@ impl HostState {
                 self.implicit_commit |= commits;
             }
             Err(error) => {
-                // A failing script may have run (and committed) its first statements.
-                self.implicit_commit |= commits && params.is_empty();
+                // A failing script may have run (and committed) its first
+                // statements; and MySQL commits the open transaction before
+                // a DDL statement runs, so a refused one commits what came
+                // before it. A lone statement refused first commits nothing.
+                let script = || {
+                    dialect.is_some_and(|d| {
+                        crate::dialect::scan::statements(sql, d)
+                            .iter()
+                            .filter(|s| !s.trim().is_empty())
+                            .count()
+                            > 1
+                    })
+                };
+                self.implicit_commit |=
+                    commits && params.is_empty() && (self.succeeded > 0 || script());
                 self.last_failure = Some(FailedStatement {
                     sql: sql.to_string(),
                     error: error.clone(),

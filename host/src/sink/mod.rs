@@ -301,10 +301,45 @@ impl Sink {
     /// in the same round trip where the database allows (PostgreSQL; else
     /// nothing is read and the result is empty).
     pub async fn begin_probing(&mut self, probe: &str) -> Result<Vec<Value>, DbError> {
+        self.begin_with(probe, None).await
+    }
+
+    /// [`Sink::begin_probing`], then `settings` (statements that configure
+    /// the new transaction, such as `SET LOCAL`), in the same round trip
+    /// where the database allows.
+    pub async fn begin_with(
+        &mut self,
+        probe: &str,
+        settings: Option<&str>,
+    ) -> Result<Vec<Value>, DbError> {
         match self {
-            Sink::Online(s) => s.begin(probe).await,
-            Sink::Offline(r) => r.execute(r.dialect().begin(), &[]).map(|_| Vec::new()),
+            Sink::Online(s) => s.begin(probe, settings).await,
+            Sink::Offline(r) => {
+                r.execute(r.dialect().begin(), &[])?;
+                if let Some(settings) = settings {
+                    r.execute(settings, &[])?;
+                }
+                Ok(Vec::new())
+            }
         }
+    }
+
+    /// Which server a MySQL-dialect connection reaches (offline: not known).
+    pub fn server(&self) -> crate::dialect::Server {
+        match self {
+            Sink::Online(s) => s.server(),
+            Sink::Offline(_) => crate::dialect::Server::Unknown,
+        }
+    }
+
+    /// Sends a host statement that configures the session (the run's
+    /// timeouts). A SQLite script gets none: its session is the sqlite3
+    /// shell's, which has `.timeout` for that.
+    pub async fn configure_session(&mut self, sql: &str) -> Result<(), DbError> {
+        if matches!(self, Sink::Offline(r) if r.dialect() == Dialect::Sqlite) {
+            return Ok(());
+        }
+        self.execute(sql, &[]).await.map(drop)
     }
 
     /// PostgreSQL: the id of the transaction the host opened last.

@@ -95,6 +95,8 @@ pub struct OnlineSink {
     /// The version table whose migration lock this run holds (MySQL: its
     /// run lock is taken again on a new connection).
     pub(super) locked_table: Option<String>,
+    /// MySQL dialect: the server is MariaDB.
+    mariadb: bool,
 }
 
 impl OnlineSink {
@@ -119,6 +121,7 @@ impl OnlineSink {
             tap: super::Tap::default(),
             journal: None,
             locked_table: None,
+            mariadb: false,
         };
         sink.identify()
             .await
@@ -142,11 +145,14 @@ impl OnlineSink {
                 self.backend = row.try_get(1)?;
             }
             Connection::Mysql(c) => {
-                let row = sqlx::query("SELECT DATABASE(), CAST(CONNECTION_ID() AS SIGNED)")
-                    .fetch_one(&mut *c)
-                    .await?;
+                let row =
+                    sqlx::query("SELECT DATABASE(), CAST(CONNECTION_ID() AS SIGNED), VERSION()")
+                        .fetch_one(&mut *c)
+                        .await?;
                 self.host_schema = row.try_get(0)?;
                 self.backend = row.try_get(1)?;
+                let version: String = row.try_get(2)?;
+                self.mariadb = version.contains("MariaDB");
                 // The host digests its tables with GROUP_CONCAT: room for every row.
                 sqlx::raw_sql("SET SESSION group_concat_max_len = 4294967295")
                     .execute(&mut *c)
@@ -336,6 +342,15 @@ impl OnlineSink {
         db_error(e)
     }
 
+    /// Which server a MySQL-dialect connection reaches.
+    pub fn server(&self) -> crate::dialect::Server {
+        match (&self.conn, self.mariadb) {
+            (Connection::Mysql(_), true) => crate::dialect::Server::Mariadb,
+            (Connection::Mysql(_), false) => crate::dialect::Server::Mysql,
+            _ => crate::dialect::Server::Unknown,
+        }
+    }
+
     /// The connected database's dialect.
     pub fn dialect(&self) -> Dialect {
         match self.conn {
@@ -501,10 +516,15 @@ impl OnlineSink {
     /// same round trip, notes the transaction's id (so that it can be
     /// recognised afterwards) and reads `probe` (more select-list items,
     /// each starting with `, `), whose values are returned.
-    pub(super) async fn begin(&mut self, probe: &str) -> Result<Vec<Value>, DbError> {
+    pub(super) async fn begin(
+        &mut self,
+        probe: &str,
+        settings: Option<&str>,
+    ) -> Result<Vec<Value>, DbError> {
         let result = match &mut self.conn {
             Connection::Postgres(c) => {
-                let sql = format!("BEGIN; SELECT pg_current_xact_id()::text{probe}");
+                let settings = settings.map_or(String::new(), |s| format!("{s}; "));
+                let sql = format!("BEGIN; {settings}SELECT pg_current_xact_id()::text{probe}");
                 match sqlx::raw_sql(AssertSqlSafe(sql)).fetch_all(&mut *c).await {
                     Ok(rows) => {
                         let row = rows
@@ -527,7 +547,11 @@ impl OnlineSink {
                 .await
                 .map(drop),
         };
-        result.map(|()| Vec::new()).map_err(|e| self.fail(e))
+        result.map_err(|e| self.fail(e))?;
+        if let Some(settings) = settings {
+            self.execute_only(settings, &[]).await?;
+        }
+        Ok(Vec::new())
     }
 
     /// PostgreSQL: the id of the transaction the host opened last.
@@ -640,10 +664,29 @@ impl sqlx::Encode<'_, Postgres> for UntypedNull {
 fn db_error(e: sqlx::Error) -> DbError {
     match e {
         sqlx::Error::Database(db) => DbError {
+            lock_wait: lock_not_granted(db.as_ref()),
             code: db.code().map(|c| c.into_owned()),
             message: db.message().to_string(),
         },
         other => DbError::host(other.to_string()),
+    }
+}
+
+/// Whether the database refused a statement because a lock it waited for
+/// was not granted in time: PostgreSQL `lock_not_available` (55P03, what
+/// `lock_timeout` raises), MySQL/MariaDB `ER_LOCK_WAIT_TIMEOUT` (1205, row
+/// and metadata locks) and `ER_LOCK_NOWAIT` (3572), SQLite `SQLITE_BUSY`
+/// (with its extended codes).
+fn lock_not_granted(db: &dyn sqlx::error::DatabaseError) -> bool {
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1205 | 3572);
+    }
+    match db.code() {
+        Some(code) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => {
+            code.parse::<u32>().is_ok_and(|c| c & 0xff == 5)
+        }
+        Some(code) => code == "55P03",
+        None => false,
     }
 }
 

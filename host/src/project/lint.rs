@@ -1,0 +1,222 @@
+//! `retort lint` and `run`'s lint gate: each revision of a plan recorded as
+//! `--sql` records it, then judged by [`crate::lint`].
+//!
+//! With a database (and no `--dialect` or `FROM:` range) the plan is what
+//! that database still needs, and the rules assume its server's version;
+//! the database is only read, never locked or changed: a rehearsal would
+//! take the very locks the rules warn about. Without one, the plan is the
+//! range, for the dialect given.
+
+use std::collections::BTreeSet;
+
+use super::{Project, Range, close, database};
+use crate::dialect::{Dialect, split};
+use crate::error::Error;
+use crate::graph::{Direction, Plan};
+use crate::lint::{self, Finding, Recorded, Statement};
+use crate::runner::{Runner, TransactionMode};
+use crate::sandbox::{SqlSection, Trust};
+use crate::sink::{Recorder, Sink, Transcribed};
+use crate::value::Value;
+
+/// What `retort lint` found.
+#[derive(Debug, Clone)]
+pub struct LintReport {
+    /// The database the statements were judged for.
+    pub dialect: Dialect,
+    /// The PostgreSQL major version the rules assumed.
+    pub postgres_major: u32,
+    /// The revisions linted, in plan order.
+    pub revisions: Vec<String>,
+    /// What they break.
+    pub findings: Vec<Finding>,
+}
+
+impl LintReport {
+    /// Whether a finding is at `error` level.
+    pub fn has_errors(&self) -> bool {
+        lint::has_errors(&self.findings)
+    }
+}
+
+impl Project {
+    /// Lints the revisions `range` covers (`TO`, or `FROM:TO`). With the
+    /// configured database and neither `dialect` nor a `FROM`, the plan is
+    /// what that database still needs to reach `TO`; otherwise it is the
+    /// range from base (or `FROM`), for `dialect` (or the URL's).
+    pub async fn lint(&self, range: &Range, dialect: Option<Dialect>) -> Result<LintReport, Error> {
+        let online =
+            dialect.is_none() && range.from.is_none() && self.config.database_url.is_some();
+        let (plan, dialect, server_major) = if online {
+            self.pending(range).await?
+        } else {
+            let dialect = match dialect.or_else(|| {
+                self.config
+                    .database_url
+                    .as_deref()
+                    .and_then(Dialect::from_url)
+            }) {
+                Some(d) => d,
+                None => {
+                    return Err(Error::Usage(
+                        "lint needs to know the database: give --dialect sqlite|postgres|mysql, or a database URL".into(),
+                    ));
+                }
+            };
+            let assumed = match &range.from {
+                None => BTreeSet::new(),
+                Some(from) => self.graph().reachable(from)?,
+            };
+            (
+                self.plan(Direction::Upgrade, &assumed, &range.to)?,
+                dialect,
+                None,
+            )
+        };
+        let postgres_major = server_major
+            .or_else(|| {
+                self.config
+                    .lint
+                    .postgres_version
+                    .as_deref()
+                    .and_then(lint::postgres_major)
+            })
+            .unwrap_or(lint::DEFAULT_POSTGRES_MAJOR);
+        self.catalog.prepare(&self.sandbox, &plan.steps).await?;
+        let settings = lint::Settings {
+            dialect,
+            spec: &self.config.lint,
+            postgres_major,
+            inline_ignores: self
+                .config
+                .lint
+                .inline_ignores
+                .unwrap_or(self.config.trust == Trust::FirstParty),
+        };
+        let mut findings = Vec::new();
+        for id in &plan.steps {
+            let revision = self.record_for_lint(id, dialect).await?;
+            findings.extend(lint::check(&settings, &revision));
+        }
+        Ok(LintReport {
+            dialect,
+            postgres_major,
+            revisions: plan.steps,
+            findings,
+        })
+    }
+
+    /// What the configured database still needs to reach `range.to`, its
+    /// dialect, and (PostgreSQL) its server's major version.
+    async fn pending(&self, range: &Range) -> Result<(Plan, Dialect, Option<u32>), Error> {
+        let db = self.database()?;
+        let dialect = Dialect::from_url(&db.url)
+            .ok_or_else(|| crate::config::ConfigError::BadDatabaseUrl(db.url.clone()))?;
+        let Some(mut sink) = self.read_only(&db).await? else {
+            return Ok((
+                self.plan(Direction::Upgrade, &BTreeSet::new(), &range.to)?,
+                dialect,
+                None,
+            ));
+        };
+        let read = async {
+            let plan = self
+                .plan_from(&mut sink, Direction::Upgrade, &range.to)
+                .await?;
+            let major = if dialect == Dialect::Postgres {
+                let rows = sink
+                    .host_query("SELECT current_setting('server_version_num')", &[])
+                    .await
+                    .map_err(|e| database("reading the server's version", e))?;
+                match rows.values.first().and_then(|row| row.first()) {
+                    Some(Value::Text(v)) => lint::postgres_major(v),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            Ok::<_, Error>((plan, major))
+        }
+        .await;
+        close(sink).await;
+        let (plan, major) = read?;
+        Ok((plan, dialect, major))
+    }
+
+    /// Revision `id`'s upgrade recorded offline, on its own.
+    async fn record_for_lint(&self, id: &str, dialect: Dialect) -> Result<Recorded, Error> {
+        let entry = self
+            .catalog
+            .get(id)
+            .expect("plans only name revisions of the catalog");
+        let mut sink =
+            Sink::Offline(Recorder::new(dialect).with_host_schema(self.config.schema.as_deref()));
+        self.enter_scope(&mut sink).await?;
+        sink.tap_mut().keep_transcript();
+        let rules = |id: &str| self.config.rules_for(id);
+        let plan = Plan {
+            direction: Direction::Upgrade,
+            steps: vec![id.to_string()],
+        };
+        let mut runner = Runner::new(
+            &self.sandbox,
+            &self.catalog,
+            &self.config.version_table,
+            sink,
+            &rules,
+        );
+        let ran = runner
+            .run(&plan, TransactionMode::PerRevision, &mut |_| {})
+            .await;
+        let sink = runner.into_sink();
+        let statements = match ran {
+            Err(e) => Err(e.to_string()),
+            Ok(_) => {
+                let mut statements = Vec::new();
+                for entry in sink.tap().transcript() {
+                    if let Transcribed::Statement { sql, params, .. } = entry {
+                        let text = if params.is_empty() {
+                            sql.clone()
+                        } else {
+                            dialect
+                                .inline_params(sql, params)
+                                .unwrap_or_else(|_| sql.clone())
+                        };
+                        statements.push(Statement::new(text));
+                    }
+                }
+                if entry.is_sql() {
+                    let program = self.catalog.program(&self.sandbox, id)?;
+                    if let Some(sql) = program.sql_revision() {
+                        place(&mut statements, &sql.up, dialect);
+                    }
+                }
+                Ok(statements)
+            }
+        };
+        Ok(Recorded {
+            id: id.to_string(),
+            file: entry.path.display().to_string(),
+            transactional: entry.info.transactional,
+            statements,
+        })
+    }
+}
+
+/// Gives a SQL revision's recorded statements their lines in its file and
+/// the comments before each (the host sends neither), when the recording
+/// is the file's statements one for one.
+fn place(statements: &mut [Statement], section: &SqlSection, dialect: Dialect) {
+    let located = split::statements(&section.text, dialect);
+    if located.len() != statements.len() {
+        return;
+    }
+    let base = section.text.as_ptr() as usize;
+    let mut previous_end = 0;
+    for (statement, at) in statements.iter_mut().zip(&located) {
+        let start = at.text.as_ptr() as usize - base;
+        statement.line = Some(section.first_line + at.line - 1);
+        statement.comments = section.text[previous_end..start].to_string();
+        previous_end = start + at.text.len();
+    }
+}
