@@ -17,6 +17,8 @@ mod hostile;
 mod import;
 mod integrity;
 mod interrupted;
+mod lint;
+mod lock_waits;
 mod locking;
 mod mixed;
 mod offline;

@@ -26,7 +26,7 @@ pub async fn lint(config: Config, args: &LintArgs, ui: Ui) -> Done {
     let report = project.lint(&range, dialect).await?;
     for finding in &report.findings {
         match ui.format {
-            Format::Json => json_line(&finding_json(Obj::default(), finding)),
+            Format::Json => json_line(&finding_json(Obj::event("finding"), finding)),
             Format::Human => print(finding),
         }
     }

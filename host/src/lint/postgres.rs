@@ -1,8 +1,8 @@
 //! PostgreSQL's lock- and rewrite-aware rules, checked by squawk's linter
 //! over a revision's statements as one file: a table the revision creates
 //! is new (indexing it blocks nobody), every other one exists and is in use.
-//! A revision in a transaction is linted as being in one, so `CONCURRENTLY`
-//! there is an error of its own.
+//! A revision in a transaction is linted inside `BEGIN`/`COMMIT`, as the
+//! host runs it, so `CONCURRENTLY` there is an error of its own.
 
 use std::str::FromStr;
 
@@ -28,7 +28,9 @@ pub fn major(version: &str) -> Option<u32> {
 /// squawk's findings over `statements`, each attributed to the statement it
 /// points into. `version`: the server's major version.
 pub(super) fn check(statements: &[Statement], transactional: bool, version: u32) -> Vec<Raw> {
-    let mut text = String::new();
+    // The transaction the host opens, as the linter recognises one (a file
+    // of one statement is otherwise taken to run outside any).
+    let mut text = String::from(if transactional { "BEGIN;\n" } else { "" });
     let mut spans = Vec::with_capacity(statements.len());
     for statement in statements {
         let start = text.len();
@@ -37,11 +39,13 @@ pub(super) fn check(statements: &[Statement], transactional: bool, version: u32)
         // On a line of its own: a statement may end in a line comment.
         text.push_str("\n;\n");
     }
+    if transactional {
+        text.push_str("COMMIT;\n");
+    }
     let wanted: Vec<squawk_linter::Rule> = rules::of(Dialect::Postgres, Checker::Squawk)
         .filter_map(|r| squawk_linter::Rule::from_str(r.name).ok())
         .collect();
     let mut linter = squawk_linter::Linter::from(wanted);
-    linter.settings.assume_in_transaction = transactional;
     if let Ok(v) = squawk_linter::Version::from_str(&version.to_string()) {
         linter.settings.pg_version = v;
     }
