@@ -143,9 +143,10 @@ pub enum Command {
     ///
     /// Exit codes: 0 done or nothing to do, 1 a revision (or the database)
     /// failed, 2 usage, configuration or input error, 3 the migration lock
-    /// timed out, 4 refused: drift, or an earlier failure is unresolved.
+    /// timed out, 4 refused: drift, an earlier failure is unresolved, or
+    /// --lint found an error-level finding.
     ///
-    /// Example: `DATABASE_URL=postgres://… retort run --format json`,
+    /// Example: `DATABASE_URL=postgres://… retort run --format json`, `retort run --lint`,
     /// `retort run --dry-run`, `retort run --targets tenants.txt --jobs 4`.
     Run(RunArgs),
     /// Build the project's Rust revision crates and place their components.

@@ -23,29 +23,46 @@ pub async fn lint(config: Config, args: &LintArgs, ui: Ui) -> Done {
         .transpose()
         .map_err(Outcome::Error)?;
     let project = Project::open(config).await?;
-    let report = project.lint(&range, dialect).await?;
-    for finding in &report.findings {
-        match ui.format {
-            Format::Json => json_line(&finding_json(Obj::event("finding"), finding)),
-            Format::Human => print(finding),
+    let several = project.chains().count() > 1;
+    let mut failed = false;
+    // Every chain ([[sources]]), each under its own trust.
+    for chain in project.chains() {
+        let report = chain.lint(&range, dialect).await?;
+        for finding in &report.findings {
+            match ui.format {
+                Format::Json => {
+                    let mut line = Obj::event("finding");
+                    if several {
+                        line.set("source", json!(chain.source_name()));
+                    }
+                    json_line(&finding_json(line, finding));
+                }
+                Format::Human => print(finding),
+            }
         }
+        if ui.format == Format::Human {
+            let (errors, warnings) = counts(&report.findings);
+            let version = match report.dialect {
+                Dialect::Postgres => format!(" {}", report.postgres_major),
+                _ => String::new(),
+            };
+            let source = if several {
+                format!("Source {}: ", chain.source_name())
+            } else {
+                String::new()
+            };
+            note(
+                ui.quiet,
+                &format!(
+                    "{source}Linted {} revision(s) for {}{version}: {errors} error(s), {warnings} warning(s)",
+                    report.revisions.len(),
+                    report.dialect
+                ),
+            );
+        }
+        failed |= report.has_errors();
     }
-    if ui.format == Format::Human {
-        let (errors, warnings) = counts(&report.findings);
-        let version = match report.dialect {
-            Dialect::Postgres => format!(" {}", report.postgres_major),
-            _ => String::new(),
-        };
-        note(
-            ui.quiet,
-            &format!(
-                "Linted {} revision(s) for {}{version}: {errors} error(s), {warnings} warning(s)",
-                report.revisions.len(),
-                report.dialect
-            ),
-        );
-    }
-    if report.has_errors() {
+    if failed {
         Err(Outcome::Exit(ExitCode::from(1)))
     } else {
         Ok(())
