@@ -373,3 +373,47 @@ fn lint_on(s: &Scratch, url: &str) -> (Option<i32>, String, String) {
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
 }
+
+#[test]
+fn a_revision_that_needs_rows_is_named_and_the_rest_is_still_linted() {
+    let s = Scratch::new(&[]);
+    s.write(
+        "a1.sql",
+        b"-- retort: id=a1a1a1a1a1a1 message=\"t\"\nCREATE TABLE t (id INT PRIMARY KEY, a INT);\n",
+    );
+    let reads = dirs_script(
+        &s,
+        "r0002_reads.py",
+        "from retort import db\nid = \"b2b2b2b2b2b2\"\nparents = \"a1a1a1a1a1a1\"\nmessage = \"reads\"\n\
+         def upgrade():\n    for row in db.query(\"SELECT id FROM t\"):\n        db.execute(\"UPDATE t SET a = 1\")\n\
+         def downgrade():\n    pass\n",
+    );
+    s.add(&reads);
+    s.write(
+        "c3.sql",
+        b"-- retort: id=c3c3c3c3c3c3 parents=b2b2b2b2b2b2 message=\"index\"\nCREATE INDEX t_a ON t (a);\n",
+    );
+    let (code, stdout, stderr) = lint(&s, &["--dialect", "postgres", "--format", "json"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let findings = findings_of(&stdout);
+    assert_eq!(
+        found(&findings),
+        [
+            ("b2b2b2b2b2b2".to_string(), "not-recorded".to_string()),
+            (
+                "c3c3c3c3c3c3".to_string(),
+                "require-concurrent-index-creation".to_string()
+            ),
+        ]
+    );
+    let note = findings[0]["message"].as_str().unwrap();
+    assert!(note.contains("query() is not available offline"), "{note}");
+    assert_eq!(findings[0]["level"], "warn");
+}
+
+/// Writes a script beside the migrations and returns its path (for `Scratch::add`).
+fn dirs_script(s: &Scratch, name: &str, body: &str) -> String {
+    let path = s.dir.path().join(name);
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}

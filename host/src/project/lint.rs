@@ -14,7 +14,7 @@ use crate::dialect::{Dialect, split};
 use crate::error::Error;
 use crate::graph::{Direction, Plan};
 use crate::lint::{self, Finding, Recorded, Statement};
-use crate::runner::{Runner, TransactionMode};
+use crate::runner::{RunError, Runner, TransactionMode};
 use crate::sandbox::{SqlSection, Trust};
 use crate::sink::{Recorder, Sink, Transcribed};
 use crate::value::Value;
@@ -94,8 +94,7 @@ impl Project {
                 .unwrap_or(self.config.trust == Trust::FirstParty),
         };
         let mut findings = Vec::new();
-        for id in &plan.steps {
-            let revision = self.record_for_lint(id, dialect).await?;
+        for revision in self.record_for_lint(&plan.steps, dialect).await? {
             findings.extend(lint::check(&settings, &revision));
         }
         Ok(LintReport {
@@ -143,38 +142,44 @@ impl Project {
         Ok((plan, dialect, major))
     }
 
-    /// Revision `id`'s upgrade recorded offline, on its own.
-    async fn record_for_lint(&self, id: &str, dialect: Dialect) -> Result<Recorded, Error> {
-        let entry = self
-            .catalog
-            .get(id)
-            .expect("plans only name revisions of the catalog");
-        let mut sink =
-            Sink::Offline(Recorder::new(dialect).with_host_schema(self.config.schema.as_deref()));
-        self.enter_scope(&mut sink).await?;
-        sink.tap_mut().keep_transcript();
-        let rules = |id: &str| self.config.rules_for(id);
-        let plan = Plan {
-            direction: Direction::Upgrade,
-            steps: vec![id.to_string()],
-        };
-        let mut runner = Runner::new(
-            &self.sandbox,
-            &self.catalog,
-            &self.config.version_table,
-            sink,
-            &rules,
-        );
-        let ran = runner
-            .run(&plan, TransactionMode::PerRevision, &mut |_| {})
-            .await;
-        let sink = runner.into_sink();
-        let statements = match ran {
-            Err(e) => Err(e.to_string()),
-            Ok(_) => {
-                let mut statements = Vec::new();
-                for entry in sink.tap().transcript() {
-                    if let Transcribed::Statement { sql, params, .. } = entry {
+    /// The upgrades of `steps` recorded offline, in one run as `--sql`
+    /// records them; a revision that cannot be recorded (it reads rows) is
+    /// noted as such, and the recording goes on after it.
+    async fn record_for_lint(
+        &self,
+        steps: &[String],
+        dialect: Dialect,
+    ) -> Result<Vec<Recorded>, Error> {
+        let mut recorded = Vec::with_capacity(steps.len());
+        let mut rest = steps;
+        while !rest.is_empty() {
+            let mut sink = Sink::Offline(
+                Recorder::new(dialect).with_host_schema(self.config.schema.as_deref()),
+            );
+            self.enter_scope(&mut sink).await?;
+            sink.tap_mut().keep_transcript();
+            let rules = |id: &str| self.config.rules_for(id);
+            let plan = Plan {
+                direction: Direction::Upgrade,
+                steps: rest.to_vec(),
+            };
+            let mut runner = Runner::new(
+                &self.sandbox,
+                &self.catalog,
+                &self.config.version_table,
+                sink,
+                &rules,
+            );
+            let ran = runner
+                .run(&plan, TransactionMode::PerRevision, &mut |_| {})
+                .await;
+            let sink = runner.into_sink();
+            // The transcript, split at each revision's start.
+            let mut calls: Vec<(String, Vec<Statement>)> = Vec::new();
+            for entry in sink.tap().transcript() {
+                match entry {
+                    Transcribed::Revision { id, .. } => calls.push((id.clone(), Vec::new())),
+                    Transcribed::Statement { sql, params, .. } => {
                         let text = if params.is_empty() {
                             sql.clone()
                         } else {
@@ -182,18 +187,55 @@ impl Project {
                                 .inline_params(sql, params)
                                 .unwrap_or_else(|_| sql.clone())
                         };
-                        statements.push(Statement::new(text));
+                        if let Some((_, statements)) = calls.last_mut() {
+                            statements.push(Statement::new(text));
+                        }
                     }
                 }
-                if entry.is_sql() {
-                    let program = self.catalog.program(&self.sandbox, id)?;
-                    if let Some(sql) = program.sql_revision() {
-                        place(&mut statements, &sql.up, dialect);
-                    }
-                }
-                Ok(statements)
             }
-        };
+            let failed = match &ran {
+                Ok(_) => None,
+                Err(RunError::Revision(f)) => rest.iter().position(|id| *id == f.id),
+                Err(RunError::Bookkeeping { id, .. }) => rest.iter().position(|s| s == id),
+                Err(_) => None,
+            };
+            let done = failed.unwrap_or(rest.len());
+            for (id, statements) in calls.drain(..).take(done) {
+                recorded.push(self.recorded(&id, Ok(statements), dialect)?);
+            }
+            match (ran, failed) {
+                (Ok(_), _) => break,
+                (Err(e), Some(at)) => {
+                    recorded.push(self.recorded(&rest[at], Err(e.to_string()), dialect)?);
+                    rest = &rest[at + 1..];
+                }
+                (Err(e), None) => return Err(e.into()),
+            }
+        }
+        Ok(recorded)
+    }
+
+    /// What lint judges of revision `id`: its recorded calls (with their
+    /// places in the file, for a SQL revision), or why there are none.
+    fn recorded(
+        &self,
+        id: &str,
+        statements: Result<Vec<Statement>, String>,
+        dialect: Dialect,
+    ) -> Result<Recorded, Error> {
+        let entry = self
+            .catalog
+            .get(id)
+            .expect("plans only name revisions of the catalog");
+        let mut statements = statements;
+        if let Ok(list) = &mut statements
+            && entry.is_sql()
+        {
+            let program = self.catalog.program(&self.sandbox, id)?;
+            if let Some(sql) = program.sql_revision() {
+                place(list, &sql.up, dialect);
+            }
+        }
         Ok(Recorded {
             id: id.to_string(),
             file: entry.path.display().to_string(),
