@@ -414,3 +414,59 @@ fn a_runaway_statement_is_stopped_by_the_server() {
         assert!(db.version_ids().is_empty(), "{server:?}");
     }
 }
+
+/// Outside a transaction a revision is retried only while nothing of it has
+/// run: refused at its first statement it runs again; refused after one
+/// took effect it is a part-way failure, recorded for `retort resolve`.
+#[test]
+fn a_non_transactional_revision_is_retried_only_before_anything_of_it_ran() {
+    let Some(db) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let dir = project(false, 50);
+    let (code, _, stderr) = run_watching(dir.path(), &db.url, || {});
+    assert_eq!(code, Some(0), "{stderr}");
+    std::fs::write(
+        dir.path().join("migrations/b2.sql"),
+        "-- retort: id=10c0000000b2 parents=10c0000000a1 transactional=false message=\"outside\"\n\
+         ALTER TABLE t ADD COLUMN early INT;\nCREATE TABLE side (id INT);\n",
+    )
+    .unwrap();
+    // Refused at the first statement: retried, and released, it completes.
+    let mut held = Some(postgres_holder(&db));
+    let (code, events, stderr) = run_watching(dir.path(), &db.url, || {
+        if let Some(mut h) = held.take() {
+            h.release();
+        }
+    });
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert!(count(&events, "retrying") >= 1, "{events:?}");
+    assert_eq!(db.version_ids(), ["10c0000000a1", "10c0000000b2"]);
+
+    // Refused at its second statement, after the first took effect: no retry.
+    std::fs::write(
+        dir.path().join("migrations/c3.sql"),
+        "-- retort: id=10c0000000c3 parents=10c0000000b2 transactional=false message=\"part-way\"\n\
+         CREATE TABLE first_done (id INT);\nALTER TABLE t ADD COLUMN late INT;\n",
+    )
+    .unwrap();
+    let h = postgres_holder(&db);
+    let (code, events, stderr) = run_watching(dir.path(), &db.url, || {});
+    drop(h);
+    assert_eq!(code, Some(1), "{stderr}\n{events:?}");
+    assert_eq!(count(&events, "retrying"), 0, "{events:?}");
+    let failed = events.iter().find(|e| e["event"] == "failed").unwrap();
+    assert_eq!(failed["aftermath"], "partial", "{failed}");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM information_schema.tables WHERE table_name = 'first_done';")
+            .trim(),
+        "1",
+        "its first statement stays applied"
+    );
+    assert_eq!(
+        db.sql("SELECT revision_id FROM retort_version_failures;")
+            .trim(),
+        "10c0000000c3",
+        "and the part-way failure is recorded"
+    );
+}
