@@ -200,6 +200,10 @@ pub struct Config {
     /// Where revision metadata is cached (default `<migrations>/.retort-cache`;
     /// `off` in the file or `RETORT_CACHE_DIR` disables the cache).
     pub cache_dir: Option<PathBuf>,
+    /// Where compiled revisions and interpreters are cached: the machine's
+    /// cache (`$XDG_CACHE_HOME/retort`, else `~/.cache/retort`) unless
+    /// `cache_dir` is configured (then there); `None`: no compile cache.
+    pub compile_dir: Option<PathBuf>,
     /// Where `retort revision` and `retort merge` write new revision crates
     /// (default `revisions` beside the config file, or in the current directory).
     pub revisions: PathBuf,
@@ -416,13 +420,18 @@ impl Config {
         }
         // The interpreters' compiled code is the same for every project:
         // cached once per machine unless the cache is configured.
-        let interpreters = interpreters.with_cache_dir(match (&cache_dir, cache_configured) {
+        // Compiled code (the revisions' and the interpreters') is valid only
+        // on this machine, for this engine: cached once per machine, so
+        // every checkout and clone on it shares it, unless the cache is
+        // configured.
+        let compile_dir = match (&cache_dir, cache_configured) {
             (Some(dir), true) => Some(dir.clone()),
             (None, _) => None,
             (Some(dir), false) => {
                 crate::catalog::machine_key::machine_dir_in(env).or_else(|| Some(dir.clone()))
             }
-        });
+        };
+        let interpreters = interpreters.with_cache_dir(compile_dir.clone());
         let source = (!sources.is_empty()).then(|| APP_SOURCE.to_string());
         Ok(Config {
             interpreters,
@@ -442,6 +451,7 @@ impl Config {
             lock_timeout,
             transaction_mode,
             cache_dir,
+            compile_dir,
             revisions,
             file,
         })

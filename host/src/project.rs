@@ -112,6 +112,7 @@ impl Project {
             &sandbox,
             &config.migrations,
             config.cache_dir.as_deref(),
+            config.compile_dir.as_deref(),
             &config.interpreters,
         )
         .await?;
@@ -185,6 +186,7 @@ impl Project {
             &sandbox,
             &config.migrations,
             config.cache_dir.as_deref(),
+            config.compile_dir.as_deref(),
             &config.interpreters,
         )
         .await

@@ -1,4 +1,4 @@
-//! The compile cache (`<migrations>/.retort-cache/compiled/`): a warm run
+//! The compile cache (the machine's, or a configured `cache_dir`'s `compiled/`): a warm run
 //! loads what it runs from it, and a damaged, truncated or foreign artifact
 //! is deleted and compiled again, never loaded.
 
@@ -10,8 +10,13 @@ use retort_tests::{EXAMPLE_CHAIN, EXAMPLE_IDS};
 use crate::common::{Scratch, quiet, version_ids};
 
 fn artifacts(migrations: &Path) -> Vec<PathBuf> {
+    artifacts_in(&migrations.join(".retort-cache"))
+}
+
+/// The artifacts under a cache directory (`<dir>/compiled/<engine>/…`).
+fn artifacts_in(cache_dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let compiled = migrations.join(".retort-cache/compiled");
+    let compiled = cache_dir.join("compiled");
     for engine in std::fs::read_dir(compiled).expect("the compile cache exists") {
         for file in std::fs::read_dir(engine.unwrap().path()).unwrap() {
             found.push(file.unwrap().path());
@@ -222,7 +227,9 @@ fn retort_build_warms_a_deploy_image_so_its_first_run_compiles_nothing() {
         format!("{stdout}{stderr}").contains("Compiled 4 component(s) into the compile cache"),
         "{stdout}{stderr}"
     );
-    assert_eq!(artifacts(&s.migrations).len(), 4);
+    // Into the machine's cache: every checkout on it shares them.
+    assert_eq!(artifacts_in(&machine.join("retort")).len(), 4);
+    assert!(!s.migrations.join(".retort-cache/compiled").exists());
     assert!(!s.db("app.db").exists(), "build connects to no database");
     let url = s.url();
     let out = retort(&[

@@ -107,6 +107,7 @@ fn mutated_components_load_or_fail_cleanly() {
                 sandbox(),
                 dir.path(),
                 None,
+                None,
                 &Default::default(),
             ));
             if let Err(e) = loaded {
@@ -136,6 +137,7 @@ fn random_bytes_never_load() {
             let result = rt.block_on(Catalog::load(
                 sandbox(),
                 dir.path(),
+                None,
                 None,
                 &Default::default(),
             ));

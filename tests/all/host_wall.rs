@@ -834,27 +834,40 @@ fn file_name(p: &Path) -> String {
 
 #[test]
 fn planted_native_code_is_never_loaded() {
-    // The reviewed project: notes, then the tags table (WAT).
+    // The reviewed project: notes, then the tags table (WAT). Each project
+    // keeps its compiled code under its own configured cache directory, so
+    // the attacker's artifacts can be told from the reviewed ones.
     let reviewed = Scratch::new(&MIXED_CHAIN[..2]);
+    let own_cache = |s: &Scratch| {
+        s.migrations
+            .join(".retort-cache")
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let reviewed_cache = own_cache(&reviewed);
+    let reviewed_env = [("RETORT_CACHE_DIR", reviewed_cache.as_str())];
     let target = Target::Sqlite(reviewed.db("app.db"));
-    let (code, _, stderr) = run(&reviewed, &target, &["upgrade"], &[]);
+    let (code, _, stderr) = run(&reviewed, &target, &["upgrade"], &reviewed_env);
     assert_eq!(code, 0, "{stderr}");
     // An attacker's twin: same metadata, other code, compiled on this machine.
     let evil = Scratch::new(&[R0001_NOTES]);
+    let evil_cache = own_cache(&evil);
+    let evil_env = [("RETORT_CACHE_DIR", evil_cache.as_str())];
     std::fs::write(
         evil.migrations.join("r0002_tags.wat"),
         twin_wat(MIXED_CHAIN[1]),
     )
     .unwrap();
     let evil_target = Target::Sqlite(evil.db("app.db"));
-    let (code, _, stderr) = run(&evil, &evil_target, &["upgrade"], &[]);
+    let (code, _, stderr) = run(&evil, &evil_target, &["upgrade"], &evil_env);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         evil_target.sql("SELECT name FROM sqlite_master WHERE name = 'gats';"),
         "gats\n"
     );
 
-    let (code, _, stderr) = run(&reviewed, &target, &["downgrade", "-1"], &[]);
+    let (code, _, stderr) = run(&reviewed, &target, &["downgrade", "-1"], &reviewed_env);
     assert_eq!(code, 0, "{stderr}");
     let mine = artifacts(&reviewed);
     let theirs = artifacts(&evil);
@@ -885,7 +898,7 @@ fn planted_native_code_is_never_loaded() {
     for p in &planted {
         std::fs::write(p, &bytes).unwrap();
     }
-    let (code, _, stderr) = run(&reviewed, &target, &["upgrade"], &[]);
+    let (code, _, stderr) = run(&reviewed, &target, &["upgrade"], &reviewed_env);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         target.sql("SELECT name FROM sqlite_master WHERE name IN ('tags', 'gats');"),

@@ -176,7 +176,8 @@ fn sqlite_holder(db: &Path) -> Holder {
     client.arg(db);
     Holder::start(
         client,
-        "BEGIN IMMEDIATE;\nINSERT INTO t VALUES (99);\n",
+        // Its own busy timeout: the check below takes the lock for an instant too.
+        ".timeout 10000\nBEGIN IMMEDIATE;\nINSERT OR REPLACE INTO t VALUES (99);\n",
         || {
             Command::new("sqlite3")
                 .arg(db)

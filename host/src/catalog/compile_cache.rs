@@ -1,11 +1,16 @@
-//! The compile cache: each component's native code, compiled once and kept
-//! beside the metadata cache, in
-//! `<cache dir>/compiled/<engine>/<component sha256>.<mac>.cwasm`.
+//! The compile cache: each component's native code, compiled once per
+//! machine and kept in
+//! `<cache dir>/compiled/<engine>/<component sha256>.<mac>.cwasm`, where the
+//! cache dir is the machine's (`$XDG_CACHE_HOME/retort`), shared by every
+//! project and checkout on it, unless one is configured.
 //!
 //! `<engine>` is a digest of the compiler's name and wasmtime's compatibility
 //! hash for this engine (its version, the target, the compiler's settings), so an artifact
-//! compiled by another Retort build or another machine is never looked at;
-//! directories of other engines are removed when the catalog prunes.
+//! compiled by another Retort build or another machine is never looked at.
+//! When the catalog prunes, a project's own cache loses the artifacts of
+//! components it no longer has and the directories of other engines; the
+//! machine's cache loses only what has gone unused for 30 days (a load
+//! refreshes a file's time), since other projects' artifacts are there too.
 //!
 //! Loading native code is `unsafe` in wasmtime: a planted or damaged file
 //! would run as machine code, outside the sandbox. So nothing is loaded
@@ -64,7 +69,17 @@ pub struct CompileCache {
     compiled: AtomicUsize,
     /// Set after the first failed write, so a read-only directory logs once.
     write_failed: AtomicBool,
+    /// The machine's cache, shared by every project on it: pruning removes
+    /// only what has gone unused for [`UNUSED_FOR`], not what this
+    /// project lacks.
+    shared: bool,
 }
+
+/// How long an artifact in the machine's cache may go unused before a prune
+/// removes it (its modification time is refreshed when it is loaded, at
+/// most once per [`TOUCH_AFTER`]).
+const UNUSED_FOR: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+const TOUCH_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A short, stable name for everything that makes artifacts compatible.
 pub fn engine_key(sandbox: &Sandbox) -> String {
@@ -110,6 +125,7 @@ impl CompileCache {
             dir: Some(dir),
             key: Some(key),
             index: Mutex::new(index),
+            shared: machine_key::machine_dir().as_deref() == Some(cache_dir),
             ..CompileCache::default()
         }
     }
@@ -167,7 +183,16 @@ impl CompileCache {
         for name in self.names(sha256)? {
             let path = dir.join(&name);
             match verify_and_load(sandbox, key, sha256, &path, &name) {
-                Ok(component) => return Some(component),
+                Ok(component) => {
+                    if self.shared && older_than(&path, TOUCH_AFTER) {
+                        // In use: keep it from aging out of the machine's cache.
+                        let _ = std::fs::File::options()
+                            .append(true)
+                            .open(&path)
+                            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                    }
+                    return Some(component);
+                }
                 Err(reason) => {
                     tracing::info!(
                         "ignoring compiled artifact {}: {reason}; compiling the component again",
@@ -218,13 +243,19 @@ impl CompileCache {
         };
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         index.retain(|sha256, names| {
-            let keep = present.contains(sha256.as_str());
-            if !keep {
-                for name in names.iter() {
-                    let _ = std::fs::remove_file(dir.join(name));
-                }
+            if present.contains(sha256.as_str()) {
+                return true;
             }
-            keep
+            // Another project's may still be in use: only the long unused go.
+            names.retain(|name| {
+                let path = dir.join(name);
+                let remove = !self.shared || older_than(&path, UNUSED_FOR);
+                if remove {
+                    let _ = std::fs::remove_file(path);
+                }
+                !remove
+            });
+            !names.is_empty()
         });
         drop(index);
         let (Some(parent), Some(own)) = (dir.parent(), dir.file_name()) else {
@@ -238,11 +269,25 @@ impl CompileCache {
             let is_engine_dir = name
                 .to_str()
                 .is_some_and(|n| n.len() == 16 && n.bytes().all(|b| b.is_ascii_hexdigit()));
-            if name != own && is_engine_dir && entry.path().is_dir() {
+            // Another Retort build's; in the machine's cache, once unused.
+            if name != own
+                && is_engine_dir
+                && entry.path().is_dir()
+                && (!self.shared || older_than(&entry.path(), UNUSED_FOR))
+            {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
+}
+
+/// Whether `path` was last modified more than `age` ago.
+fn older_than(path: &Path, age: std::time::Duration) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
 }
 
 /// Splits `<component sha256>.<artifact blake3>.cwasm`.
@@ -405,6 +450,37 @@ mod tests {
         cache.prune(&HashSet::new());
         assert!(!other.exists());
         assert!(artifacts(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn the_machine_cache_keeps_other_projects_artifacts_until_long_unused() {
+        let sandbox = Sandbox::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = sha(WAT.as_bytes());
+        let mut cache = CompileCache::open(Some(dir.path()), &sandbox);
+        cache.shared = true;
+        cache
+            .get_or_compile(&sandbox, &key, Compiled::Revision("test"), || {
+                Ok(WAT.as_bytes().to_vec())
+            })
+            .unwrap();
+        let other_engine = dir.path().join(DIR).join("0123456789abcdef");
+        std::fs::create_dir_all(&other_engine).unwrap();
+        // Another project's (not present here), recently used: kept.
+        cache.prune(&HashSet::new());
+        let path = artifacts(dir.path()).remove(0);
+        assert!(other_engine.exists());
+        // Unused for longer than the limit: removed, with the other engine's.
+        let long_ago = std::time::SystemTime::now() - UNUSED_FOR * 2;
+        for p in [&path, &other_engine] {
+            std::fs::File::open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        cache.prune(&HashSet::new());
+        assert!(!path.exists());
+        assert!(!other_engine.exists());
     }
 
     #[test]

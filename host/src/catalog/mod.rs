@@ -187,13 +187,14 @@ pub struct Catalog {
 impl Catalog {
     /// Hashes every revision in `dir` and reads its metadata from the cache
     /// in `cache_dir` (`None`: no cache), compiling only the components the
-    /// cache does not know. Scripts are run by the interpreter components
+    /// cache does not know, and keeping compiled code under `compile_dir`. Scripts are run by the interpreter components
     /// `interpreters` names. The cache is then updated (a failure to write it
     /// is logged, never fatal: the directory may be read-only).
     pub async fn load(
         sandbox: &Sandbox,
         dir: &Path,
         cache_dir: Option<&Path>,
+        compile_dir: Option<&Path>,
         interpreters: &InterpreterPaths,
     ) -> Result<Catalog, CatalogError> {
         let started = std::time::Instant::now();
@@ -218,7 +219,7 @@ impl Catalog {
             .iter()
             .filter_map(|path| Some((Language::of(path)?, path.clone())));
         let loading = Loading {
-            compiled: CompileCache::open(cache_dir, sandbox),
+            compiled: CompileCache::open(compile_dir, sandbox),
             interpreters: Interpreters::load(sandbox, interpreters, scripts)?,
             cache_dir: cache_dir.map(Path::to_path_buf),
         };
