@@ -417,3 +417,82 @@ fn dirs_script(s: &Scratch, name: &str, body: &str) -> String {
     std::fs::write(&path, body).unwrap();
     path.to_str().unwrap().to_string()
 }
+
+#[test]
+fn rehearse_lints_a_revision_that_reads_rows_and_leaves_the_database_as_it_was() {
+    let Some(db) = TestDb::create(Server::Postgres) else {
+        return;
+    };
+    let s = Scratch::new(&[]);
+    s.write(
+        "a1.sql",
+        b"-- retort: id=a1a1a1a1a1a1 message=\"t\"\nCREATE TABLE t (id INT PRIMARY KEY, a INT);\nINSERT INTO t VALUES (1, 1);\n",
+    );
+    let out = retort_command(
+        s.dir.path(),
+        &[
+            "--database-url",
+            &db.url,
+            "--migrations",
+            "migrations",
+            "-q",
+            "run",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let reads = dirs_script(
+        &s,
+        "r0002_reads.py",
+        "from retort import db\nid = \"b2b2b2b2b2b2\"\nparents = \"a1a1a1a1a1a1\"\nmessage = \"index if rows\"\n\
+         def upgrade():\n    if db.query(\"SELECT count(*) FROM t\").rows[0][0] > 0:\n        db.execute(\"CREATE INDEX t_a ON t (a)\")\n\
+         def downgrade():\n    pass\n",
+    );
+    s.add(&reads);
+    let lint_db = |extra: &[&str]| {
+        let mut all = vec![
+            "--database-url",
+            db.url.as_str(),
+            "--migrations",
+            "migrations",
+            "--format",
+            "json",
+            "lint",
+        ];
+        all.extend_from_slice(extra);
+        let out = retort_command(s.dir.path(), &all).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    };
+    // Recorded, it cannot be linted: it reads rows.
+    let (code, stdout, stderr) = lint_db(&[]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_eq!(
+        found(&findings_of(&stdout)),
+        [("b2b2b2b2b2b2".to_string(), "not-recorded".to_string())]
+    );
+    // Rehearsed, it sees the row and the index it would create.
+    let (code, stdout, stderr) = lint_db(&["--rehearse"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        found(&findings_of(&stdout)),
+        [(
+            "b2b2b2b2b2b2".to_string(),
+            "require-concurrent-index-creation".to_string()
+        )]
+    );
+    assert_eq!(
+        db.version_ids(),
+        ["a1a1a1a1a1a1"],
+        "the rehearsal was rolled back"
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM pg_indexes WHERE indexname = 't_a';")
+            .trim(),
+        "0"
+    );
+    // --rehearse needs the database's own plan.
+    let (code, _, stderr) = lint_db(&["--rehearse", "a1a1a1a1a1a1:heads"]);
+    assert_eq!(code, Some(2), "{stderr}");
+}

@@ -244,6 +244,11 @@ pub struct LintArgs {
     /// Lint for this database (sqlite, postgres, mysql) without connecting to one.
     #[arg(long, value_name = "DIALECT")]
     pub dialect: Option<String>,
+    /// Take the statements from a dry run on the database instead of a recording, so
+    /// revisions that read rows are linted too. On PostgreSQL and SQLite that rehearses
+    /// the plan (rolled back) and takes the locks its revisions take: use a copy.
+    #[arg(long, conflicts_with = "dialect")]
+    pub rehearse: bool,
 }
 
 /// `retort upgrade`.

@@ -27,7 +27,7 @@ pub async fn lint(config: Config, args: &LintArgs, ui: Ui) -> Done {
     let mut failed = false;
     // Every chain ([[sources]]), each under its own trust.
     for chain in project.chains() {
-        let report = chain.lint(&range, dialect).await?;
+        let report = chain.lint_with(&range, dialect, args.rehearse).await?;
         for finding in &report.findings {
             match ui.format {
                 Format::Json => {

@@ -67,6 +67,9 @@ pub struct DryRun {
     /// Revisions that asked whether they run online or offline. In a
     /// recording these may send other statements in a real run.
     pub mode_dependent: Vec<String>,
+    /// Each revision's statements, parameters rendered as literals, in run
+    /// order: what `retort lint --rehearse` judges.
+    pub statements: Vec<(String, Vec<String>)>,
 }
 
 /// A finished run (or dry run) on one database.

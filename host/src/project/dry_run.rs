@@ -296,6 +296,7 @@ impl Project {
             method,
             script: render(sink.dialect(), tap.transcript(), self).await,
             mode_dependent: tap.mode_dependent().to_vec(),
+            statements: super::lint::by_revision(tap.transcript(), sink.dialect()),
         }
     }
 }

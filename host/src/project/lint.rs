@@ -45,6 +45,25 @@ impl Project {
     /// what that database still needs to reach `TO`; otherwise it is the
     /// range from base (or `FROM`), for `dialect` (or the URL's).
     pub async fn lint(&self, range: &Range, dialect: Option<Dialect>) -> Result<LintReport, Error> {
+        self.lint_with(range, dialect, false).await
+    }
+
+    /// [`Project::lint`]; with `rehearse`, the plan's statements come from a
+    /// dry run on the configured database instead of a recording: rehearsed
+    /// on PostgreSQL and SQLite (in a transaction that is rolled back, so
+    /// revisions that read rows see the real ones; it takes the locks the
+    /// revisions take: point it at a copy), recorded on MySQL/MariaDB.
+    pub async fn lint_with(
+        &self,
+        range: &Range,
+        dialect: Option<Dialect>,
+        rehearse: bool,
+    ) -> Result<LintReport, Error> {
+        if rehearse && (dialect.is_some() || range.from.is_some()) {
+            return Err(Error::Usage(
+                "--rehearse lints what the configured database still needs: give neither --dialect nor FROM:".into(),
+            ));
+        }
         let online =
             dialect.is_none() && range.from.is_none() && self.config.database_url.is_some();
         let (plan, dialect, server_major) = if online {
@@ -93,9 +112,14 @@ impl Project {
                 .inline_ignores
                 .unwrap_or(self.config.trust == Trust::FirstParty),
         };
+        let recorded = if rehearse {
+            self.rehearse_for_lint(&range.to, dialect).await?
+        } else {
+            self.record_for_lint(&plan.steps, dialect).await?
+        };
         let mut findings = Vec::new();
-        for revision in self.record_for_lint(&plan.steps, dialect).await? {
-            findings.extend(lint::check(&settings, &revision));
+        for revision in &recorded {
+            findings.extend(lint::check(&settings, revision));
         }
         Ok(LintReport {
             dialect,
@@ -174,25 +198,7 @@ impl Project {
                 .run(&plan, TransactionMode::PerRevision, &mut |_| {})
                 .await;
             let sink = runner.into_sink();
-            // The transcript, split at each revision's start.
-            let mut calls: Vec<(String, Vec<Statement>)> = Vec::new();
-            for entry in sink.tap().transcript() {
-                match entry {
-                    Transcribed::Revision { id, .. } => calls.push((id.clone(), Vec::new())),
-                    Transcribed::Statement { sql, params, .. } => {
-                        let text = if params.is_empty() {
-                            sql.clone()
-                        } else {
-                            dialect
-                                .inline_params(sql, params)
-                                .unwrap_or_else(|_| sql.clone())
-                        };
-                        if let Some((_, statements)) = calls.last_mut() {
-                            statements.push(Statement::new(text));
-                        }
-                    }
-                }
-            }
+            let mut calls = by_revision(sink.tap().transcript(), dialect);
             let failed = match &ran {
                 Ok(_) => None,
                 Err(RunError::Revision(f)) => rest.iter().position(|id| *id == f.id),
@@ -201,6 +207,7 @@ impl Project {
             };
             let done = failed.unwrap_or(rest.len());
             for (id, statements) in calls.drain(..).take(done) {
+                let statements = statements.into_iter().map(Statement::new).collect();
                 recorded.push(self.recorded(&id, Ok(statements), dialect)?);
             }
             match (ran, failed) {
@@ -213,6 +220,28 @@ impl Project {
             }
         }
         Ok(recorded)
+    }
+
+    /// The plan's statements from a dry run on the configured database.
+    async fn rehearse_for_lint(
+        &self,
+        to: &crate::graph::Target,
+        dialect: Dialect,
+    ) -> Result<Vec<Recorded>, Error> {
+        let db = self.database()?;
+        let deployment = self
+            .dry_run(&db, Direction::Upgrade, to, &mut |_| {})
+            .await?;
+        let Some(dry) = deployment.dry_run else {
+            return Ok(Vec::new());
+        };
+        dry.statements
+            .into_iter()
+            .map(|(id, statements)| {
+                let statements = statements.into_iter().map(Statement::new).collect();
+                self.recorded(&id, Ok(statements), dialect)
+            })
+            .collect()
     }
 
     /// What lint judges of revision `id`: its recorded calls (with their
@@ -243,6 +272,33 @@ impl Project {
             statements,
         })
     }
+}
+
+/// A transcript split at each revision's start: the statements of each,
+/// parameters rendered as literals (as they are, when they cannot be).
+pub(super) fn by_revision(
+    transcript: &[Transcribed],
+    dialect: Dialect,
+) -> Vec<(String, Vec<String>)> {
+    let mut calls: Vec<(String, Vec<String>)> = Vec::new();
+    for entry in transcript {
+        match entry {
+            Transcribed::Revision { id, .. } => calls.push((id.clone(), Vec::new())),
+            Transcribed::Statement { sql, params, .. } => {
+                let text = if params.is_empty() {
+                    sql.clone()
+                } else {
+                    dialect
+                        .inline_params(sql, params)
+                        .unwrap_or_else(|_| sql.clone())
+                };
+                if let Some((_, statements)) = calls.last_mut() {
+                    statements.push(text);
+                }
+            }
+        }
+    }
+    calls
 }
 
 /// Gives a SQL revision's recorded statements their lines in its file and
