@@ -496,3 +496,48 @@ fn rehearse_lints_a_revision_that_reads_rows_and_leaves_the_database_as_it_was()
     let (code, _, stderr) = lint_db(&["--rehearse", "a1a1a1a1a1a1:heads"]);
     assert_eq!(code, Some(2), "{stderr}");
 }
+
+#[test]
+fn a_fan_out_is_gated_once_before_any_target_runs() {
+    let s = Scratch::new(&[]);
+    s.write(
+        "a1.sql",
+        b"-- retort: id=a1a1a1a1a1a1 message=\"t\"\nCREATE TABLE t (id INT PRIMARY KEY);\nDROP TABLE legacy;\n",
+    );
+    // SQLite has no error-level rule of its own: make one.
+    std::fs::write(
+        s.dir.path().join("retort.toml"),
+        "migrations = \"migrations\"\n[lint]\nrun = \"error\"\n[lint.rules]\nban-drop-table = \"error\"\n",
+    )
+    .unwrap();
+    let dbs = [s.db("one.db"), s.db("two.db")];
+    let urls: Vec<String> = dbs
+        .iter()
+        .map(|d| format!("sqlite:{}", d.display()))
+        .collect();
+    let out = retort_command(
+        s.dir.path(),
+        &[
+            "--database-url",
+            &urls[0],
+            "--database-url",
+            &urls[1],
+            "--format",
+            "json",
+            "run",
+        ],
+    )
+    .output()
+    .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let lint: Vec<Value> = events(&stdout)
+        .into_iter()
+        .filter(|e| e["event"] == "lint")
+        .collect();
+    assert_eq!(lint.len(), 1, "linted once for all targets: {stdout}");
+    assert_eq!(lint[0]["rule"], "ban-drop-table");
+    for db in &dbs {
+        assert!(!db.exists(), "{} was touched", db.display());
+    }
+}
