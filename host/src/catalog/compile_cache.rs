@@ -235,6 +235,18 @@ impl CompileCache {
         }
     }
 
+    /// Deletes the artifacts of component `sha256` (one that failed its
+    /// checks after it was compiled).
+    pub fn forget(&self, sha256: &str) {
+        let Some(dir) = &self.dir else {
+            return;
+        };
+        let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        for name in index.remove(sha256).unwrap_or_default() {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
+
     /// Deletes artifacts of components that are not in `present`, and the
     /// directories of other engines (other Retort builds).
     pub fn prune(&self, present: &HashSet<&str>) {

@@ -469,8 +469,17 @@ impl Catalog {
         let compiled: Vec<Result<Option<Program>, CatalogError>> = missing
             .par_iter()
             .map(|entry| {
-                let (program, _) = checked(sandbox, &self.loading, &entry.source(), Check::Now)?;
-                Ok((!self.is_compiled(entry)).then_some(program))
+                match checked(sandbox, &self.loading, &entry.source(), Check::Now) {
+                    Ok((program, _)) => Ok((!self.is_compiled(entry)).then_some(program)),
+                    Err(e) => {
+                        // Only code that passed its checks is kept: a later
+                        // run compiles it again and refuses it the same way.
+                        if entry.language().is_none() {
+                            self.loading.compiled.forget(&entry.sha256);
+                        }
+                        Err(e)
+                    }
+                }
             })
             .collect();
         for (entry, compiled) in missing.into_iter().zip(compiled) {
