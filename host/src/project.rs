@@ -401,7 +401,6 @@ impl Project {
         if sink.dialect() != Dialect::Postgres {
             return Ok(());
         }
-        let quoted = Dialect::Postgres.quote_ident(scope);
         let action = format!("entering source {}'s schema {scope:?}", self.source_name());
         // Only when missing: CREATE SCHEMA checks the CREATE privilege on
         // the database even when the schema exists.
@@ -415,11 +414,7 @@ impl Project {
                 .map_err(|e| database(&action, e))?
                 .values
                 .is_empty();
-        let sql = if exists {
-            format!("SET search_path TO {quoted}")
-        } else {
-            format!("CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}")
-        };
+        let sql = Dialect::Postgres.enter_schema(scope, !exists);
         sink.execute(&sql, &[])
             .await
             .map_err(|e| database(&action, e))?;
@@ -686,12 +681,8 @@ impl Project {
                     "a schema is a PostgreSQL setting; a {dialect} script cannot use schema {schema:?}"
                 )));
             }
-            let quoted = dialect.quote_ident(schema);
             sink.comment("the schema that holds the version table and the revisions' tables");
-            for statement in [
-                format!("CREATE SCHEMA IF NOT EXISTS {quoted}"),
-                format!("SET search_path TO {quoted}"),
-            ] {
+            for statement in dialect.schema_statements(schema, true) {
                 sink.execute(&statement, &[])
                     .await
                     .map_err(|e| database("recording the schema", e))?;

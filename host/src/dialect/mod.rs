@@ -195,6 +195,23 @@ impl Dialect {
         }
     }
 
+    /// The statements that make PostgreSQL schema `schema` the session's
+    /// (`search_path`), creating it first when `create`.
+    pub fn schema_statements(self, schema: &str, create: bool) -> Vec<String> {
+        let quoted = self.quote_ident(schema);
+        let mut out = Vec::with_capacity(2);
+        if create {
+            out.push(format!("CREATE SCHEMA IF NOT EXISTS {quoted}"));
+        }
+        out.push(format!("SET search_path TO {quoted}"));
+        out
+    }
+
+    /// [`Dialect::schema_statements`] as one script, for one round trip.
+    pub fn enter_schema(self, schema: &str, create: bool) -> String {
+        self.schema_statements(schema, create).join("; ")
+    }
+
     /// The statement that opens a transaction.
     pub fn begin(self) -> &'static str {
         match self {

@@ -44,20 +44,22 @@ impl Project {
             return self.record(db, direction, target, reason, observer).await;
         }
         match self.rehearse(db, direction, target, observer).await? {
-            Ok(deployment) => Ok(deployment),
-            Err(reason) => self.record(db, direction, target, reason, observer).await,
+            Rehearsal::Ran(deployment) => Ok(deployment),
+            Rehearsal::Impossible(reason) => {
+                self.record(db, direction, target, reason, observer).await
+            }
         }
     }
 
     /// Runs the plan online inside a transaction that is rolled back.
-    /// `Ok(Err(reason))` when the plan cannot run inside one transaction.
+    /// [`Rehearsal::Impossible`] when the plan cannot run inside one transaction.
     async fn rehearse(
         &self,
         db: &Database,
         direction: Direction,
         target: &Target,
         observer: &mut dyn FnMut(Event<'_>),
-    ) -> Result<Result<Deployment, String>, Error> {
+    ) -> Result<Rehearsal<Deployment>, Error> {
         // A SQLite file that does not exist is a fresh database: rehearse in
         // memory rather than create it.
         let url = match sqlite_file(&db.url) {
@@ -75,10 +77,10 @@ impl Project {
             return Err(e);
         }
         let plan = match self.open_rehearsal(&mut sink, db, direction, target).await {
-            Ok(Ok(plan)) => plan,
-            Ok(Err(reason)) => {
+            Ok(Rehearsal::Ran(plan)) => plan,
+            Ok(Rehearsal::Impossible(reason)) => {
                 end_rehearsal(sink).await;
-                return Ok(Err(reason));
+                return Ok(Rehearsal::Impossible(reason));
             }
             Err(e) => {
                 end_rehearsal(sink).await;
@@ -99,7 +101,7 @@ impl Project {
         let dry_run = self.describe(&sink, DryRunMethod::Rehearsal).await;
         let digest = sink.tap().digest();
         end_rehearsal(sink).await;
-        Ok(Ok(Deployment {
+        Ok(Rehearsal::Ran(Deployment {
             steps: result?,
             digest,
             dry_run: Some(dry_run),
@@ -107,14 +109,14 @@ impl Project {
     }
 
     /// Begins the rehearsal's transaction, takes the lock, and plans from
-    /// the version table. `Ok(Err(reason))` when the plan cannot be rehearsed.
+    /// the version table. [`Rehearsal::Impossible`] when the plan cannot be rehearsed.
     async fn open_rehearsal(
         &self,
         sink: &mut Sink,
         db: &Database,
         direction: Direction,
         target: &Target,
-    ) -> Result<Result<Plan, String>, Error> {
+    ) -> Result<Rehearsal<Plan>, Error> {
         let dialect = sink.dialect();
         let table = &self.config.version_table;
         let lock = async |sink: &mut Sink| -> Result<(), Error> {
@@ -128,13 +130,9 @@ impl Project {
             // the rollback removes it again) decides the lock's key.
             begin(sink).await?;
             if let Some(schema) = &db.schema {
-                let quoted = dialect.quote_ident(schema);
-                sink.execute(
-                    &format!("CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}"),
-                    &[],
-                )
-                .await
-                .map_err(|e| database(&format!("using schema {schema:?}"), e))?;
+                sink.execute(&dialect.enter_schema(schema, true), &[])
+                    .await
+                    .map_err(|e| database(&format!("using schema {schema:?}"), e))?;
                 sink.set_host_schema(schema);
             }
             lock(sink).await?;
@@ -155,13 +153,13 @@ impl Project {
             .map(String::as_str)
             .collect();
         if !outside.is_empty() {
-            return Ok(Err(format!(
+            return Ok(Rehearsal::Impossible(format!(
                 "{} must run outside a transaction (transactional: false), so a rehearsal could not be rolled back",
                 outside.join(", ")
             )));
         }
         self.catalog.prepare(&self.sandbox, &plan.steps).await?;
-        Ok(Ok(plan))
+        Ok(Rehearsal::Ran(plan))
     }
 
     /// Records the plan offline, reading (never writing) the version table.
@@ -236,9 +234,8 @@ impl Project {
                     return Err(e);
                 }
             }
-            let quoted = Dialect::Postgres.quote_ident(schema);
             if let Err(e) = sink
-                .execute(&format!("SET search_path TO {quoted}"), &[])
+                .execute(&Dialect::Postgres.enter_schema(schema, false), &[])
                 .await
             {
                 close(sink).await;
@@ -299,6 +296,14 @@ impl Project {
             statements: super::lint::by_revision(tap.transcript(), sink.dialect()),
         }
     }
+}
+
+/// Whether a plan could be rehearsed.
+enum Rehearsal<T> {
+    /// It could: what came of it.
+    Ran(T),
+    /// It cannot run in one transaction that is rolled back: why.
+    Impossible(String),
 }
 
 async fn begin(sink: &mut Sink) -> Result<(), Error> {

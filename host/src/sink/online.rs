@@ -242,9 +242,7 @@ pub(super) async fn open(
                 .execute(&mut conn)
                 .await;
             if let Some(schema) = schema {
-                let quoted = Dialect::Postgres.quote_ident(schema);
-                let sql =
-                    format!("CREATE SCHEMA IF NOT EXISTS {quoted}; SET search_path TO {quoted}");
+                let sql = Dialect::Postgres.enter_schema(schema, true);
                 sqlx::raw_sql(AssertSqlSafe(sql))
                     .execute(&mut conn)
                     .await
