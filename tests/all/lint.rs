@@ -73,12 +73,27 @@ fn every_kind() -> Scratch {
     s
 }
 
-fn lint(s: &Scratch, args: &[&str]) -> (Option<i32>, String, String) {
-    let mut all = vec!["--migrations", "migrations", "lint"];
+/// `retort --migrations migrations ARGS…` in the scratch project: exit code, stdout, stderr.
+fn cli(s: &Scratch, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["--migrations", "migrations"];
     all.extend_from_slice(args);
     let out = retort_command(s.dir.path(), &all).output().unwrap();
     let (stdout, stderr) = text(&out);
     (out.status.code(), stdout, stderr)
+}
+
+/// `retort lint ARGS…` with no database.
+fn lint(s: &Scratch, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["lint"];
+    all.extend_from_slice(args);
+    cli(s, &all)
+}
+
+/// `retort --database-url URL --format json COMMAND ARGS…`.
+fn json_on(s: &Scratch, url: &str, command: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let mut all = vec!["--database-url", url, "--format", "json", command];
+    all.extend_from_slice(args);
+    cli(s, &all)
 }
 
 /// (revision, rule) of each finding, in order.
@@ -283,21 +298,7 @@ fn run_lint_refuses_before_anything_runs() {
         "a1.sql",
         b"-- retort: id=a1a1a1a1a1a1 message=\"t\"\nCREATE TABLE t (id INT PRIMARY KEY, a INT);\n",
     );
-    let run = |args: &[&str]| {
-        let mut all = vec![
-            "--database-url",
-            db.url.as_str(),
-            "--migrations",
-            "migrations",
-            "--format",
-            "json",
-            "run",
-        ];
-        all.extend_from_slice(args);
-        let out = retort_command(s.dir.path(), &all).output().unwrap();
-        let (stdout, stderr) = text(&out);
-        (out.status.code(), stdout, stderr)
-    };
+    let run = |args: &[&str]| json_on(&s, &db.url, "run", args);
     let (code, _, stderr) = run(&["--lint"]);
     assert_eq!(code, Some(0), "nothing to find in a new table: {stderr}");
     s.write(
@@ -306,7 +307,7 @@ fn run_lint_refuses_before_anything_runs() {
     );
 
     // Online, lint covers what the database still needs: b2 only.
-    let (code, stdout, stderr) = lint_on(&s, &db.url);
+    let (code, stdout, stderr) = cli(&s, &["--database-url", &db.url, "lint"]);
     assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
         stderr.contains("Linted 1 revision(s) for postgres"),
@@ -363,17 +364,6 @@ fn findings_of(stdout: &str) -> Vec<Value> {
         .collect()
 }
 
-fn lint_on(s: &Scratch, url: &str) -> (Option<i32>, String, String) {
-    let out = retort_command(
-        s.dir.path(),
-        &["--database-url", url, "--migrations", "migrations", "lint"],
-    )
-    .output()
-    .unwrap();
-    let (stdout, stderr) = text(&out);
-    (out.status.code(), stdout, stderr)
-}
-
 #[test]
 fn a_revision_that_needs_rows_is_named_and_the_rest_is_still_linted() {
     let s = Scratch::new(&[]);
@@ -428,20 +418,8 @@ fn rehearse_lints_a_revision_that_reads_rows_and_leaves_the_database_as_it_was()
         "a1.sql",
         b"-- retort: id=a1a1a1a1a1a1 message=\"t\"\nCREATE TABLE t (id INT PRIMARY KEY, a INT);\nINSERT INTO t VALUES (1, 1);\n",
     );
-    let out = retort_command(
-        s.dir.path(),
-        &[
-            "--database-url",
-            &db.url,
-            "--migrations",
-            "migrations",
-            "-q",
-            "run",
-        ],
-    )
-    .output()
-    .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out).1);
+    let (code, _, stderr) = cli(&s, &["--database-url", &db.url, "-q", "run"]);
+    assert_eq!(code, Some(0), "{stderr}");
     let reads = dirs_script(
         &s,
         "r0002_reads.py",
@@ -450,21 +428,7 @@ fn rehearse_lints_a_revision_that_reads_rows_and_leaves_the_database_as_it_was()
          def downgrade():\n    pass\n",
     );
     s.add(&reads);
-    let lint_db = |extra: &[&str]| {
-        let mut all = vec![
-            "--database-url",
-            db.url.as_str(),
-            "--migrations",
-            "migrations",
-            "--format",
-            "json",
-            "lint",
-        ];
-        all.extend_from_slice(extra);
-        let out = retort_command(s.dir.path(), &all).output().unwrap();
-        let (stdout, stderr) = text(&out);
-        (out.status.code(), stdout, stderr)
-    };
+    let lint_db = |extra: &[&str]| json_on(&s, &db.url, "lint", extra);
     // Recorded, it cannot be linted: it reads rows.
     let (code, stdout, stderr) = lint_db(&[]);
     assert_eq!(code, Some(0), "{stdout}{stderr}");
@@ -515,8 +479,8 @@ fn a_fan_out_is_gated_once_before_any_target_runs() {
         .iter()
         .map(|d| format!("sqlite:{}", d.display()))
         .collect();
-    let out = retort_command(
-        s.dir.path(),
+    let (code, stdout, stderr) = cli(
+        &s,
         &[
             "--database-url",
             &urls[0],
@@ -526,11 +490,8 @@ fn a_fan_out_is_gated_once_before_any_target_runs() {
             "json",
             "run",
         ],
-    )
-    .output()
-    .unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    );
+    assert_eq!(code, Some(4), "{stdout}{stderr}");
     let lint: Vec<Value> = events(&stdout)
         .into_iter()
         .filter(|e| e["event"] == "lint")

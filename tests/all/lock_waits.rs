@@ -28,7 +28,7 @@ fn alter(sqlite: bool) -> String {
 }
 
 /// A project whose revisions wait `lock_timeout` for a lock, `retries` times more.
-fn project(sqlite: bool, retries: u32) -> tempfile::TempDir {
+fn project(retries: u32) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let migrations = dir.path().join("migrations");
     std::fs::create_dir(&migrations).unwrap();
@@ -36,7 +36,6 @@ fn project(sqlite: bool, retries: u32) -> tempfile::TempDir {
     std::fs::write(dir.path().join("retort.toml"), format!(
         "migrations = \"migrations\"\n[limits]\nlock_timeout = 0.3\nlock_retries = {retries}\nlock_retry_backoff = 0.05\n"
     )).unwrap();
-    let _ = sqlite;
     dir
 }
 
@@ -51,18 +50,27 @@ struct Holder {
 }
 
 impl Holder {
-    /// Sends `hold` and waits until the client prints `marker`.
-    fn start_until(mut client: Command, hold: &str, marker: &str) -> Holder {
+    /// Starts the client and sends it `hold`.
+    fn spawn(mut client: Command, hold: &str, stdout: Stdio) -> Holder {
         let mut child = client
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(stdout)
             .stderr(Stdio::piped())
             .spawn()
             .expect("the client starts");
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(hold.as_bytes()).unwrap();
         stdin.flush().unwrap();
-        let stdout = child.stdout.take().unwrap();
+        Holder {
+            child,
+            stdin: Some(stdin),
+        }
+    }
+
+    /// Sends `hold` and waits until the client prints `marker`.
+    fn start_until(client: Command, hold: &str, marker: &str) -> Holder {
+        let mut holder = Holder::spawn(client, hold, Stdio::piped());
+        let stdout = holder.child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let ready = lines
             .by_ref()
@@ -71,27 +79,12 @@ impl Holder {
         assert!(ready, "the lock holder ended before taking its lock");
         // Keep draining, so the client never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Holder {
-            child,
-            stdin: Some(stdin),
-        }
+        holder
     }
 
     /// Sends `hold` and waits until `held()` says the lock is taken.
-    fn start(mut client: Command, hold: &str, held: impl Fn() -> bool) -> Holder {
-        let mut child = client
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the client starts");
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(hold.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-        let mut holder = Holder {
-            child,
-            stdin: Some(stdin),
-        };
+    fn start(client: Command, hold: &str, held: impl Fn() -> bool) -> Holder {
+        let mut holder = Holder::spawn(client, hold, Stdio::null());
         for _ in 0..600 {
             if held() {
                 return holder;
@@ -231,7 +224,7 @@ fn released_and_not(
     version_ids: &dyn Fn() -> Vec<String>,
 ) {
     // Released at the first retry: the run succeeds.
-    let dir = project(sqlite, 50);
+    let dir = project(50);
     let (code, _, stderr) = run_watching(dir.path(), url, || {});
     assert_eq!(code, Some(0), "{stderr}");
     add_alter(dir.path(), sqlite);
@@ -261,7 +254,7 @@ fn released_and_not(
     crate::deploy::run_events(&raw);
 
     // Never released: every attempt times out, and the run fails cleanly.
-    let dir = project(sqlite, 2);
+    let dir = project(2);
     std::fs::remove_dir_all(dir.path().join("migrations")).unwrap();
     std::fs::create_dir(dir.path().join("migrations")).unwrap();
     std::fs::write(dir.path().join("migrations/a1.sql"), CREATE).unwrap();
@@ -424,7 +417,7 @@ fn a_non_transactional_revision_is_retried_only_before_anything_of_it_ran() {
     let Some(db) = TestDb::create(Server::Postgres) else {
         return;
     };
-    let dir = project(false, 50);
+    let dir = project(50);
     let (code, _, stderr) = run_watching(dir.path(), &db.url, || {});
     assert_eq!(code, Some(0), "{stderr}");
     std::fs::write(

@@ -28,18 +28,11 @@ pub async fn lint(config: Config, args: &LintArgs, ui: Ui) -> Done {
     // Every chain ([[sources]]), each under its own trust.
     for chain in project.chains() {
         let report = chain.lint_with(&range, dialect, args.rehearse).await?;
-        for finding in &report.findings {
-            match ui.format {
-                Format::Json => {
-                    let mut line = Obj::event("finding");
-                    if several {
-                        line.set("source", json!(chain.source_name()));
-                    }
-                    json_line(&finding_json(line, finding));
-                }
-                Format::Human => print(finding),
-            }
+        let mut line = Obj::event("finding");
+        if several {
+            line.set("source", json!(chain.source_name()));
         }
+        show(&report.findings, ui, &line);
         if ui.format == Format::Human {
             let (errors, warnings) = counts(&report.findings);
             let version = match report.dialect {
@@ -89,12 +82,7 @@ pub async fn gate(config: &Config, gate: Gate, dialect: Option<Dialect>, ui: Ui)
     let project = Project::open(config.clone()).await?;
     let range: Range = "heads".parse().map_err(Error::from)?;
     let report = project.lint(&range, dialect).await?;
-    for finding in &report.findings {
-        match ui.format {
-            Format::Json => json_line(&finding_json(Obj::event("lint"), finding)),
-            Format::Human => print(finding),
-        }
-    }
+    show(&report.findings, ui, &Obj::event("lint"));
     if ui.format == Format::Human && !report.findings.is_empty() {
         let (errors, warnings) = counts(&report.findings);
         note(
@@ -114,6 +102,16 @@ fn parse_dialect(name: &str) -> Result<Dialect, Error> {
             "unknown dialect {name:?}: use sqlite, postgres or mysql"
         ))
     })
+}
+
+/// The findings for people, or as JSON lines that start as `line` does.
+fn show(findings: &[Finding], ui: Ui, line: &Obj) {
+    for finding in findings {
+        match ui.format {
+            Format::Json => json_line(&finding_json(line.clone(), finding)),
+            Format::Human => print(finding),
+        }
+    }
 }
 
 fn counts(findings: &[Finding]) -> (usize, usize) {

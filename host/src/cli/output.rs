@@ -27,6 +27,13 @@ pub fn error_json(e: &Error) -> Obj {
         .with("exit_code", json!(e.exit_code()))
 }
 
+/// `{"code": …, "message": …}` of what the database said.
+fn database_error(e: &crate::DbError) -> Obj {
+    Obj::default()
+        .with("code", json!(e.code))
+        .with("message", json!(e.message))
+}
+
 /// Milliseconds, with microsecond precision.
 fn ms(d: Duration) -> f64 {
     (d.as_micros() as f64) / 1000.0
@@ -177,12 +184,7 @@ impl<'a> Reporter<'a> {
                 .with("retries", json!(retries))
                 .with("delay_ms", json!(ms(*delay)))
                 .with("statement", json!(statement))
-                .with(
-                    "database_error",
-                    Obj::default()
-                        .with("code", json!(error.code))
-                        .with("message", json!(error.message)),
-                ),
+                .with("database_error", database_error(error)),
             Event::Failed {
                 index,
                 total,
@@ -200,12 +202,7 @@ impl<'a> Reporter<'a> {
                     value.set("aftermath", json!(aftermath_name(&f.aftermath)));
                     if let Some(statement) = &f.statement {
                         value.set("statement", json!(statement.sql.trim()));
-                        value.set(
-                            "database_error",
-                            Obj::default()
-                                .with("code", json!(statement.error.code))
-                                .with("message", json!(statement.error.message)),
-                        );
+                        value.set("database_error", database_error(&statement.error));
                     }
                 }
                 value.with("completed", json!(error.completed()))

@@ -68,23 +68,10 @@ impl Dialect {
             }
             Dialect::Postgres => None,
             Dialect::Mysql => {
-                let mut settings = Vec::new();
-                if let Some(lock) = timeouts.lock {
-                    // Whole seconds, at least one: what both servers accept.
-                    let secs = lock.as_secs_f64().ceil().max(1.0) as u64;
-                    settings.push(format!("lock_wait_timeout = {secs}"));
-                    settings.push(format!("innodb_lock_wait_timeout = {secs}"));
-                }
-                match (timeouts.statement, server) {
-                    (Some(limit), Server::Mysql) => {
-                        settings.push(format!("max_execution_time = {}", limit.as_millis().max(1)))
-                    }
-                    (Some(limit), Server::Mariadb) => settings.push(format!(
-                        "max_statement_time = {}",
-                        limit.as_secs_f64().max(0.001)
-                    )),
-                    _ => {}
-                }
+                let settings: Vec<String> = mysql_variables(timeouts, server)
+                    .into_iter()
+                    .map(|(name, value)| format!("{name} = {value}"))
+                    .collect();
                 (!settings.is_empty()).then(|| format!("SET SESSION {}", settings.join(", ")))
             }
             Dialect::Sqlite => timeouts
@@ -98,26 +85,17 @@ impl Dialect {
     pub fn reset_session_timeouts(self, timeouts: &Timeouts, server: Server) -> Option<String> {
         match self {
             Dialect::Postgres => {
-                let mut resets = Vec::new();
-                if timeouts.lock.is_some() {
-                    resets.push("RESET lock_timeout");
-                }
-                if timeouts.statement.is_some() {
-                    resets.push("RESET statement_timeout");
-                }
+                let resets: Vec<String> = postgres_variables(timeouts)
+                    .into_iter()
+                    .map(|(name, _)| format!("RESET {name}"))
+                    .collect();
                 (!resets.is_empty()).then(|| resets.join("; "))
             }
             Dialect::Mysql => {
-                let mut settings = Vec::new();
-                if timeouts.lock.is_some() {
-                    settings.push("lock_wait_timeout = DEFAULT");
-                    settings.push("innodb_lock_wait_timeout = DEFAULT");
-                }
-                match (timeouts.statement, server) {
-                    (Some(_), Server::Mysql) => settings.push("max_execution_time = DEFAULT"),
-                    (Some(_), Server::Mariadb) => settings.push("max_statement_time = DEFAULT"),
-                    _ => {}
-                }
+                let settings: Vec<String> = mysql_variables(timeouts, server)
+                    .into_iter()
+                    .map(|(name, _)| format!("{name} = DEFAULT"))
+                    .collect();
                 (!settings.is_empty()).then(|| format!("SET SESSION {}", settings.join(", ")))
             }
             Dialect::Sqlite => timeouts
@@ -127,21 +105,47 @@ impl Dialect {
     }
 }
 
-fn postgres_settings(set: &str, timeouts: &Timeouts) -> String {
+/// PostgreSQL's settings for `timeouts`, with their values.
+fn postgres_variables(timeouts: &Timeouts) -> Vec<(&'static str, String)> {
+    let ms = |d: Duration| format!("'{}ms'", d.as_millis().max(1));
     let mut out = Vec::new();
     if let Some(lock) = timeouts.lock {
-        out.push(format!(
-            "{set} lock_timeout = '{}ms'",
-            lock.as_millis().max(1)
-        ));
+        out.push(("lock_timeout", ms(lock)));
     }
     if let Some(limit) = timeouts.statement {
-        out.push(format!(
-            "{set} statement_timeout = '{}ms'",
-            limit.as_millis().max(1)
-        ));
+        out.push(("statement_timeout", ms(limit)));
     }
-    out.join("; ")
+    out
+}
+
+/// MySQL's or MariaDB's session variables for `timeouts`, with their values.
+fn mysql_variables(timeouts: &Timeouts, server: Server) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if let Some(lock) = timeouts.lock {
+        // Whole seconds, at least one: what both servers accept.
+        let secs = (lock.as_secs_f64().ceil().max(1.0) as u64).to_string();
+        out.push(("lock_wait_timeout", secs.clone()));
+        out.push(("innodb_lock_wait_timeout", secs));
+    }
+    match (timeouts.statement, server) {
+        (Some(limit), Server::Mysql) => {
+            out.push(("max_execution_time", limit.as_millis().max(1).to_string()))
+        }
+        (Some(limit), Server::Mariadb) => out.push((
+            "max_statement_time",
+            limit.as_secs_f64().max(0.001).to_string(),
+        )),
+        _ => {}
+    }
+    out
+}
+
+fn postgres_settings(set: &str, timeouts: &Timeouts) -> String {
+    postgres_variables(timeouts)
+        .into_iter()
+        .map(|(name, value)| format!("{set} {name} = {value}"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

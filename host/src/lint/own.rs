@@ -36,12 +36,13 @@ pub(super) fn check(
         .flat_map(|(call, s)| {
             scan::statements(&s.sql, dialect)
                 .into_iter()
-                .filter(|text| !words(text, dialect, 1).is_empty())
                 .map(move |text| Piece {
                     call,
                     text,
                     words: words(text, dialect, 8),
                 })
+                // Only comments or blanks: no statement.
+                .filter(|piece| !piece.words.is_empty())
         })
         .collect();
     let mut found = Vec::new();

@@ -682,8 +682,7 @@ impl<'a> Runner<'a> {
         // PostgreSQL scopes them to the revision's transaction; elsewhere,
         // and outside a transaction, they are the session's.
         let scoped = dialect.scopes_timeouts_to_transactions() && step.in_transaction;
-        let session_timeouts = !scoped;
-        if session_timeouts {
+        if !scoped {
             self.session_timeouts(timeouts)
                 .await
                 .map_err(|e| bookkeeping("setting the lock and statement timeouts", e))?;
@@ -756,8 +755,7 @@ impl<'a> Runner<'a> {
         sink.tap_mut().end_revision();
         let journal = sink.take_journal();
         self.sink = Some(sink);
-        if session_timeouts && dialect.scopes_timeouts_to_transactions() && !self.sink().is_broken()
-        {
+        if !scoped && dialect.scopes_timeouts_to_transactions() && !self.sink().is_broken() {
             // PostgreSQL outside a transaction: the session's until reset.
             if let Err(e) = self.session_timeouts(Timeouts::default()).await {
                 tracing::warn!(
